@@ -1,0 +1,1 @@
+"""The consent ledger: consent records, transparency log, receipts, consent status."""

@@ -1,0 +1,1 @@
+"""Agencies: credential types, OpenID4VCI issuer endpoints, status lists."""

@@ -1,0 +1,1 @@
+"""Key material: master key, signing keys (generate, rotate, publish), JWS, envelope encryption."""

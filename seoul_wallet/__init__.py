@@ -1,0 +1,1 @@
+"""Composition root: settings, database, migrations, the app that mounts each party, the CLI."""

@@ -1,0 +1,107 @@
+"""The `seoul-wallet` command line (Typer)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from keys.master import MasterKeyError
+from seoul_wallet.settings import Settings
+
+app = typer.Typer(help="Seoul Wallet (서울지갑): citizen data wallet, issuers, verifiers and consent ledger.")
+db_app = typer.Typer(help="Database schema.")
+keys_app = typer.Typer(help="Signing keys.")
+app.add_typer(db_app, name="db")
+app.add_typer(keys_app, name="keys")
+
+
+def _platform():
+    from seoul_wallet.app import build_platform
+
+    try:
+        return build_platform(Settings())
+    except MasterKeyError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="interface to bind")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port")] = 8000,
+    workers: Annotated[int, typer.Option(min=1, help="worker processes")] = 1,
+) -> None:
+    """Migrate the database, make sure the platform keys exist, and serve the API."""
+    import uvicorn
+
+    from seoul_wallet.bootstrap import prepare
+    from seoul_wallet.logging_setup import configure_logging
+
+    settings = Settings()
+    configure_logging(settings.log_level)
+    prepare(_platform())
+    uvicorn.run(
+        "seoul_wallet.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_config=None,
+        proxy_headers=True,
+    )
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Apply every pending migration."""
+    from seoul_wallet.migrate import upgrade
+
+    platform = _platform()
+    upgrade(platform.engine)
+    typer.echo(f"database at {platform.engine.url.render_as_string(hide_password=True)} is up to date")
+
+
+@keys_app.command("list")
+def keys_list(owner: Annotated[str | None, typer.Option(help="only this owner's keys")] = None) -> None:
+    """List signing keys: owner, kid, algorithm, state."""
+    platform = _platform()
+    for key in platform.keyring.list_keys(owner):
+        state = "active" if key.active else f"rotated, published until {key.retire_at}"
+        typer.echo(f"{key.owner}\t{key.kid}\t{key.alg}\tgeneration {key.generation}\t{state}")
+
+
+@keys_app.command("rotate")
+def keys_rotate(
+    owner: Annotated[str, typer.Option(help="owner, e.g. platform, ledger, agency:mois")],
+    retire_after_days: Annotated[
+        int, typer.Option(min=0, help="keep the old public key published this long (cover what it signed)")
+    ] = 400,
+) -> None:
+    """Make a new key active at once; the old public key stays published until its retirement."""
+    platform = _platform()
+    info = platform.keyring.rotate(owner, retire_after=retire_after_days * 86400)
+    typer.echo(f"{owner}: new active key {info.kid} ({info.alg})")
+
+
+@app.command()
+def openapi(
+    output: Annotated[Path, typer.Option("--output", "-o", help="file to write; - for standard output")] = Path(
+        "openapi.yaml"
+    ),
+) -> None:
+    """Write the OpenAPI document the app generates (openapi.yaml)."""
+    from seoul_wallet.openapi_export import render_openapi
+
+    document = render_openapi()
+    if str(output) == "-":
+        sys.stdout.write(document)
+    else:
+        output.write_text(document, encoding="utf-8")
+        typer.echo(f"wrote {output}", err=True)
+
+
+if __name__ == "__main__":
+    app()

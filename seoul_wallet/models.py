@@ -1,0 +1,7 @@
+"""Every party's tables, imported so that SQLModel.metadata (and Alembic) sees them all."""
+
+from sqlmodel import SQLModel
+
+import keys.models  # noqa: F401
+
+metadata = SQLModel.metadata

@@ -1,0 +1,40 @@
+"""Configuration from `SEOUL_WALLET_*` environment variables and a `.env` file (pydantic-settings)."""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SEOUL_WALLET_", env_file=".env", extra="ignore")
+
+    data_dir: Path = Field(default=Path("var"), description="where the SQLite file and the key file live")
+    # DATABASE_URL is the conventional name; SEOUL_WALLET_DATABASE_URL works too.
+    database_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("SEOUL_WALLET_DATABASE_URL", "DATABASE_URL")
+    )
+    master_key: str | None = Field(default=None, description="base64url 32 bytes; overrides the key file")
+    master_key_file: Path | None = None
+    public_url: str = Field(default="http://127.0.0.1:8000", description="the externally visible base URL")
+    development: bool = Field(default=True, description="development mode: allows http:// URLs")
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    log_level: str = "INFO"
+
+    @cached_property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            url = self.database_url
+            # Accept the common `postgres://` / `postgresql://` spellings and use psycopg 3.
+            for prefix in ("postgres://", "postgresql://"):
+                if url.startswith(prefix):
+                    return "postgresql+psycopg://" + url[len(prefix) :]
+            return url
+        return f"sqlite:///{(self.data_dir / 'seoul-wallet.db').as_posix()}"
+
+    @cached_property
+    def resolved_master_key_file(self) -> Path:
+        return self.master_key_file or self.data_dir / "master.key"

@@ -1,0 +1,1 @@
+"""Verifiers: clients, eligibility policies, OpenID4VP verifier endpoints, signed decisions."""
