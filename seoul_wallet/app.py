@@ -9,6 +9,9 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
+from auth.dependencies import BearerAuth
+from auth.server import authorization_server_router
+from auth.tokens import AccessTokenService
 from keys.api import jwks_router
 from keys.keyring import KeyRing
 from keys.master import load_master_key
@@ -18,6 +21,17 @@ from seoul_wallet.problems import install_problem_handlers, problem_response
 from seoul_wallet.settings import Settings
 
 PLATFORM_OWNER = "platform"
+# Every scope a client of the platform authorization server may hold, by the party that checks it.
+SCOPES = [
+    "agencies:admin",
+    "verifiers:admin",
+    "credentials:offer",
+    "credentials:revoke",
+    "presentations:request",
+    "consent:read",
+    "consent:withdraw",
+    "consent:verifier-read",
+]
 
 
 @dataclass
@@ -27,13 +41,17 @@ class Platform:
     settings: Settings
     engine: Engine
     keyring: KeyRing
+    tokens: AccessTokenService
+    bearer: BearerAuth
 
 
 def build_platform(settings: Settings, engine: Engine | None = None) -> Platform:
     """The shared infrastructure; `engine` lets tests share one migrated engine across apps."""
     engine = engine or create_database_engine(settings.resolved_database_url)
     master_key = load_master_key(settings.master_key, settings.resolved_master_key_file)
-    return Platform(settings=settings, engine=engine, keyring=KeyRing(engine, master_key))
+    keyring = KeyRing(engine, master_key)
+    tokens = AccessTokenService(keyring, issuer=settings.public_url)
+    return Platform(settings=settings, engine=engine, keyring=keyring, tokens=tokens, bearer=BearerAuth(tokens))
 
 
 def create_app(settings: Settings | None = None, platform: Platform | None = None) -> FastAPI:
@@ -74,4 +92,5 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
     app.include_router(
         jwks_router(platform.keyring, PLATFORM_OWNER, "/.well-known/jwks.json", "The platform's public signing keys")
     )
+    app.include_router(authorization_server_router(platform.engine, platform.tokens, SCOPES))
     return app

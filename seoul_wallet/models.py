@@ -2,6 +2,7 @@
 
 from sqlmodel import SQLModel
 
+import auth.models  # noqa: F401
 import keys.models  # noqa: F401
 
 metadata = SQLModel.metadata

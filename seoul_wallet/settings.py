@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import cached_property
 from pathlib import Path
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -23,6 +23,16 @@ class Settings(BaseSettings):
     development: bool = Field(default=True, description="development mode: allows http:// URLs")
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     log_level: str = "INFO"
+
+    @model_validator(mode="after")
+    def _check_public_url(self) -> Settings:
+        # Identifiers are compared exactly (issuer, client_id): one canonical form, no trailing slash.
+        self.public_url = self.public_url.rstrip("/")
+        if not self.public_url.startswith(("https://", "http://")):
+            raise ValueError("SEOUL_WALLET_PUBLIC_URL must be an http(s) URL")
+        if not self.development and not self.public_url.startswith("https://"):
+            raise ValueError("SEOUL_WALLET_PUBLIC_URL must use https outside development mode")
+        return self
 
     @cached_property
     def resolved_database_url(self) -> str:

@@ -61,7 +61,7 @@ def settings(tmp_path: Path, database_url: str) -> Settings:
         data_dir=tmp_path,
         database_url=database_url,
         master_key=b64url_encode(secrets.token_bytes(32)),
-        public_url="http://testserver",
+        public_url="http://127.0.0.1:8000",
         development=True,
     )
 

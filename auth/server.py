@@ -1,0 +1,160 @@
+"""The token endpoint (client credentials grant) and RFC 8414 metadata, from Authlib's server pieces."""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+from authlib.oauth2.rfc6749 import AuthorizationServer, OAuth2Payload, OAuth2Request
+from authlib.oauth2.rfc6749.grants import ClientCredentialsGrant
+from authlib.oauth2.rfc8414 import AuthorizationServerMetadata
+from fastapi import APIRouter, Request, Response
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from auth.models import OAuthClient
+from auth.tokens import AccessTokenService
+
+TOKEN_PATH = "/oauth/token"
+METADATA_PATH = "/.well-known/oauth-authorization-server"
+
+
+class _FormPayload(OAuth2Payload):
+    def __init__(self, form: dict[str, list[str]]) -> None:
+        self._datalist = defaultdict(list, form)
+
+    @property
+    def data(self) -> dict[str, str]:
+        return {key: values[0] for key, values in self._datalist.items() if values}
+
+    @property
+    def datalist(self) -> defaultdict[str, list[str]]:
+        return self._datalist
+
+
+class _FormRequest(OAuth2Request):
+    def __init__(self, uri: str, headers: Mapping[str, str], form: dict[str, list[str]]) -> None:
+        super().__init__(method="POST", uri=uri, headers=headers)
+        self.payload = _FormPayload(form)
+        self._form = {key: values[0] for key, values in form.items() if values}
+
+    @property
+    def args(self) -> dict[str, str]:
+        return {}
+
+    @property
+    def form(self) -> dict[str, str]:
+        return self._form
+
+
+class _ClientCredentials(ClientCredentialsGrant):
+    TOKEN_ENDPOINT_AUTH_METHODS: ClassVar[list[str]] = ["client_secret_basic", "client_secret_post"]
+
+
+class PlatformAuthorizationServer(AuthorizationServer):
+    """Authlib's framework-agnostic server, adapted to already-parsed FastAPI requests."""
+
+    def __init__(self, engine: Engine, tokens: AccessTokenService, scopes_supported: list[str]) -> None:
+        super().__init__(scopes_supported=scopes_supported)
+        self._engine = engine
+        self.register_grant(_ClientCredentials)
+        self.register_token_generator("default", tokens.generator)
+
+    def query_client(self, client_id: str) -> OAuthClient | None:
+        with Session(self._engine) as session:
+            client = session.get(OAuthClient, client_id)
+        return client if client is not None and not client.disabled else None
+
+    def save_token(self, token: dict[str, Any], request: OAuth2Request) -> None:
+        # JWT access tokens are self-contained and expire on their own; nothing to store.
+        return None
+
+    def send_signal(self, name: str, *args: Any, **kwargs: Any) -> None:
+        return None
+
+    def create_oauth2_request(self, request: _FormRequest) -> _FormRequest:
+        return request
+
+    def create_json_request(self, request: Any) -> Any:
+        raise NotImplementedError("no JSON endpoints")
+
+    def handle_response(self, status: int, body: Any, headers: list[tuple[str, str]]) -> Response:
+        content = body if isinstance(body, str) else json.dumps(body)
+        response = Response(content=content, status_code=status, media_type="application/json")
+        for name, value in headers:
+            if name.lower() != "content-type":
+                response.headers[name] = value
+        return response
+
+
+def authorization_server_router(engine: Engine, tokens: AccessTokenService, scopes_supported: list[str]) -> APIRouter:
+    """POST /oauth/token and the RFC 8414 metadata document of the platform authorization server."""
+    server = PlatformAuthorizationServer(engine, tokens, scopes_supported)
+    token_endpoint = tokens.issuer + TOKEN_PATH
+    router = APIRouter(tags=["authorization server"])
+
+    metadata = AuthorizationServerMetadata(
+        {
+            "issuer": tokens.issuer,
+            "token_endpoint": token_endpoint,
+            "jwks_uri": tokens.issuer + "/.well-known/jwks.json",
+            "grant_types_supported": ["client_credentials"],
+            "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+            "scopes_supported": scopes_supported,
+            # RFC 8414 makes this member REQUIRED even for a server without an authorization
+            # endpoint; an empty list says truthfully that no response type is supported.
+            "response_types_supported": [],
+        }
+    )
+    # Authlib's validate() rejects the empty response_types_supported; validate everything else.
+    for member in ("issuer", "token_endpoint", "jwks_uri", "grant_types_supported", "scopes_supported"):
+        getattr(metadata, f"validate_{member}")()
+    metadata.validate_token_endpoint_auth_methods_supported()
+
+    @router.get(METADATA_PATH, summary="Authorization server metadata (RFC 8414)")
+    def server_metadata() -> dict[str, Any]:
+        return dict(metadata)
+
+    @router.post(
+        TOKEN_PATH,
+        summary="Token endpoint: client credentials grant, RFC 9068 JWT access tokens",
+        responses={
+            200: {"description": "An access token", "content": {"application/json": {}}},
+            400: {"description": "OAuth 2.0 error (RFC 6749 §5.2)", "content": {"application/json": {}}},
+            401: {"description": "Client authentication failed", "content": {"application/json": {}}},
+        },
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/x-www-form-urlencoded": {
+                        "schema": {
+                            "type": "object",
+                            "required": ["grant_type"],
+                            "properties": {
+                                "grant_type": {"type": "string", "enum": ["client_credentials"]},
+                                "scope": {"type": "string"},
+                                "client_id": {"type": "string"},
+                                "client_secret": {"type": "string"},
+                            },
+                        }
+                    }
+                },
+            }
+        },
+    )
+    async def token(request: Request) -> Response:
+        form = await request.form()
+        fields: dict[str, list[str]] = defaultdict(list)
+        for key, value in form.multi_items():
+            if isinstance(value, str):
+                fields[key].append(value)
+        oauth_request = _FormRequest(token_endpoint, request.headers, dict(fields))
+        response = server.create_token_response(oauth_request)
+        response.headers["Cache-Control"] = "no-store"
+        response.headers["Pragma"] = "no-cache"
+        return response
+
+    return router

@@ -1,0 +1,144 @@
+"""RFC 9068 JWT access tokens: issued and validated with Authlib, signed by the platform key."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from authlib.oauth2.rfc6750.errors import InvalidTokenError
+from authlib.oauth2.rfc9068 import JWTBearerTokenGenerator, JWTBearerTokenValidator
+from joserfc.jwk import ECKey, KeySet, OKPKey
+
+from keys import jws
+from keys.keyring import KeyRing
+
+PLATFORM_OWNER = "platform"
+ACCESS_TOKEN_TTL = 3600
+
+
+@dataclass(frozen=True, slots=True)
+class AccessToken:
+    """What a resource server learns from a valid access token."""
+
+    subject: str
+    client_id: str
+    scopes: frozenset[str]
+    claims: dict[str, Any]
+
+
+def _joserfc_key(keyring: KeyRing) -> KeySet:
+    active = keyring.active_key(PLATFORM_OWNER)
+    key_class = ECKey if active.alg == "ES256" else OKPKey
+    # A one-key KeySet makes joserfc put the key's `kid` in the header, so resource servers can
+    # pick the right key from the JWKS across rotations.
+    return KeySet([key_class.import_key(active.private_key, {"kid": active.kid})])
+
+
+class PlatformTokenGenerator(JWTBearerTokenGenerator):
+    """Authlib's RFC 9068 generator over the platform key; `sub` is who the client acts for."""
+
+    def __init__(self, keyring: KeyRing, issuer: str, audience: str) -> None:
+        super().__init__(issuer=issuer, alg="ES256", expires_generator=self._lifetime)
+        self._keyring = keyring
+        self._audience = audience
+
+    def get_jwks(self) -> KeySet:
+        key_set = _joserfc_key(self._keyring)
+        self.alg = self._keyring.active_key(PLATFORM_OWNER).alg
+        return key_set
+
+    def get_audiences(self, client: Any, user: Any, scope: str) -> str:
+        return self._audience
+
+    def get_extra_claims(self, client: Any, grant_type: str, user: Any, scope: str) -> dict[str, Any]:
+        # RFC 9068 §2.2: with no resource owner, `sub` identifies the client application; ours says
+        # which agency or verifier the client acts for, which is what every authorisation check needs.
+        return {} if user is not None else {"sub": client.subject}
+
+    @staticmethod
+    def _lifetime(client: Any, grant_type: str) -> int:
+        return getattr(client, "ttl", ACCESS_TOKEN_TTL)
+
+
+class PlatformTokenValidator(JWTBearerTokenValidator):
+    """Authlib's RFC 9068 validator over the platform JWKS, behind our algorithm allow-list."""
+
+    def __init__(self, keyring: KeyRing, issuer: str, audience: str) -> None:
+        super().__init__(issuer=issuer, resource_server=audience)
+        self._keyring = keyring
+
+    def get_jwks(self) -> KeySet:
+        return KeySet.import_key_set(self._keyring.jwks(PLATFORM_OWNER))
+
+    def authenticate_token(self, token_string: str) -> Any:
+        try:
+            header = jws.read_header(token_string)
+        except jws.JWSError:
+            raise InvalidTokenError() from None
+        # Authlib would accept any algorithm joserfc knows; ours are ES256/EdDSA only, never none/HMAC.
+        if header.get("alg") not in jws.ALLOWED_ALGORITHMS or header.get("typ") not in ("at+jwt", "application/at+jwt"):
+            raise InvalidTokenError()
+        if any(name in header for name in jws.KEY_NAMING_HEADERS) or "crit" in header:
+            raise InvalidTokenError()
+        return super().authenticate_token(token_string)
+
+
+class _Citizen:
+    """The resource owner of a citizen session token, for Authlib's generator."""
+
+    def __init__(self, subject: str) -> None:
+        self._subject = subject
+
+    def get_user_id(self) -> str:
+        return self._subject
+
+
+@dataclass
+class _AppClient:
+    """A first-party client (the citizen app) that is not registered in the client table."""
+
+    client_id: str
+    subject: str
+    ttl: int
+
+    def get_client_id(self) -> str:
+        return self.client_id
+
+    def get_allowed_scope(self, scope: str) -> str:
+        return scope
+
+
+class AccessTokenService:
+    """Issues and validates platform access tokens.
+
+    `issue` is the seam for first-party sessions: the citizen app's sign-in calls it with
+    `subject="citizen:<pseudonymous id>"`; OAuth clients get theirs from the token endpoint."""
+
+    def __init__(self, keyring: KeyRing, issuer: str) -> None:
+        self.issuer = issuer
+        self.audience = issuer  # one resource server: the platform API
+        self.generator = PlatformTokenGenerator(keyring, issuer, self.audience)
+        self.validator = PlatformTokenValidator(keyring, issuer, self.audience)
+
+    def issue(self, subject: str, client_id: str, scopes: list[str], ttl: int = ACCESS_TOKEN_TTL) -> str:
+        """A signed access token for `subject`, issued to the first-party client `client_id`."""
+        token = self.generator.generate(
+            grant_type="urn:seoul-wallet:session",
+            client=_AppClient(client_id, subject, ttl),
+            user=_Citizen(subject),
+            scope=" ".join(scopes),
+            include_refresh_token=False,
+        )
+        return token["access_token"]
+
+    def validate(self, token: str, required_scopes: list[str] | None = None) -> AccessToken:
+        """Validate signature, `iss`, `aud`, `exp` and scopes; raises Authlib's OAuth2 errors."""
+        claims = self.validator.authenticate_token(token)
+        self.validator.validate_token(claims, required_scopes or [], None)
+        scope = claims.get("scope") or ""
+        return AccessToken(
+            subject=str(claims["sub"]),
+            client_id=str(claims["client_id"]),
+            scopes=frozenset(scope.split()),
+            claims=dict(claims),
+        )
