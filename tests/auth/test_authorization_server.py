@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import time
-from typing import Annotated
 
 import pytest
 from fastapi import Depends
@@ -25,8 +24,10 @@ def agency_client(platform):
 
 @pytest.fixture
 def protected_app(app, platform):
+    require_offer = Depends(platform.bearer.require("credentials:offer"))
+
     @app.get("/_protected")
-    def protected(token: Annotated[AccessToken, Depends(platform.bearer.require("credentials:offer"))]) -> dict:
+    def protected(token: AccessToken = require_offer) -> dict:
         return {"subject": token.subject, "scopes": sorted(token.scopes)}
 
     return app
