@@ -206,7 +206,7 @@ class KeyRing:
     def resolver(self, owner: str) -> jws.KeyResolver:
         """A `jws.verify` key resolver over the owner's published keys, by the header's `kid`."""
 
-        def resolve(header: dict[str, Any]) -> PublicKey:
+        def resolve(header: dict[str, Any], payload: dict[str, Any]) -> PublicKey:
             kid = header.get("kid")
             if not isinstance(kid, str):
                 raise jws.UnknownKey("the token names no kid")

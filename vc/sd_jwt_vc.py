@@ -79,15 +79,6 @@ def issue_sd_jwt_vc(
     )
 
 
-def _unverified_iss(issuer_jwt: str) -> Any:
-    # The key lookup needs `iss` before the signature can be checked; the value is trusted only
-    # after jws.verify succeeds with the key it selected.
-    try:
-        return sd_jwt._b64url_json(issuer_jwt.split(".")[1]).get("iss")
-    except (ValueError, IndexError, AttributeError):
-        return None
-
-
 def verify_sd_jwt_vc(
     presentation: str,
     resolver: IssuerKeyResolver,
@@ -107,12 +98,15 @@ def verify_sd_jwt_vc(
     and plainly visible string `vct` and `iss`."""
     if not isinstance(presentation, str):
         raise sd_jwt.MalformedPresentation("an SD-JWT must be a string")
-    issuer_jwt = presentation.split("~", 1)[0]
-    iss = _unverified_iss(issuer_jwt)
-    if not isinstance(iss, str):
-        raise MissingRequiredClaim("an SD-JWT VC needs a string iss claim")
+    seen_iss: list[str] = []
 
-    def issuer_key(header: dict[str, Any]) -> PublicKey:
+    def issuer_key(header: dict[str, Any], payload: dict[str, Any]) -> PublicKey:
+        # The key lookup needs `iss` before the signature can be checked; the value is trusted
+        # only because the signature then verifies with a key of that issuer's trusted set.
+        iss = payload.get("iss")
+        if not isinstance(iss, str):
+            raise MissingRequiredClaim("an SD-JWT VC needs a string iss claim")
+        seen_iss.append(iss)
         kid = header.get("kid")
         return resolver.resolve(iss, kid if isinstance(kid, str) else None)
 
@@ -136,7 +130,7 @@ def verify_sd_jwt_vc(
             raise DisclosedRegisteredClaim(f"{name!r} must not be selectively disclosed")
     if not isinstance(payload.get("vct"), str):
         raise MissingRequiredClaim("an SD-JWT VC needs a string vct claim")
-    if payload.get("iss") != iss:  # cannot differ once signed, but make the invariant explicit
+    if [payload.get("iss")] != seen_iss:  # the key was chosen for exactly this issuer
         raise MissingRequiredClaim("iss changed under verification")
     return result
 

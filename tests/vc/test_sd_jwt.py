@@ -402,7 +402,7 @@ def test_issuer_wrong_typ_rejected():
 def test_unknown_issuer_key_rejected():
     from keys.jws import UnknownKey
 
-    def resolver(header):
+    def resolver(header, payload):
         raise UnknownKey("no such kid")
 
     with pytest.raises(sd_jwt.UnknownIssuerKey):
