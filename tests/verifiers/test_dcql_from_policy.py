@@ -1,0 +1,65 @@
+"""The DCQL query derived from a policy asks for exactly what the policy reads."""
+
+from __future__ import annotations
+
+import pytest
+
+import catalog
+from vc.dcql import parse_query
+from verifiers.dcql_from_policy import derive_dcql
+from verifiers.policies import load_policies
+
+TYPES = catalog.credential_types()
+POLICIES = load_policies(catalog.services(), TYPES)
+
+
+def _claims_by_query(query: dict) -> dict[str, set[str]]:
+    return {c["id"]: {claim["path"][0] for claim in c["claims"]} for c in query["credentials"]}
+
+
+@pytest.mark.parametrize("service_id", sorted(POLICIES))
+def test_every_service_query_is_valid_dcql_and_minimal(service_id) -> None:
+    policy = POLICIES[service_id]
+    query = derive_dcql(policy, TYPES)
+    parse_query(query)  # valid per OpenID4VP 1.0 §6
+    asked = {
+        (c["meta"]["vct_values"][0], claim) for c in query["credentials"] for claim in _claims_by_query(query)[c["id"]]
+    }
+    read = set()
+    for condition in policy.conditions():
+        vct = TYPES[condition.credential].vct
+        read.add((vct, condition.claim))
+        read.update((vct, name) for name, _ in condition.where)
+    assert asked == read, "the query must ask for exactly the claims the policy reads"
+
+
+def test_youth_allowance_query_shape() -> None:
+    query = derive_dcql(POLICIES["seoul_youth_allowance"], TYPES)
+    claims = _claims_by_query(query)
+    assert claims["resident_registration"] == {"birth_date", "resident_sido"}
+    assert "nationality_status" not in claims["resident_registration"]
+    employment = next(c for c in query["credentials"] if c["id"] == "employment_insurance")
+    # Alternatives on one credential: one claim set each, and `values` picks the one that holds.
+    assert employment["claim_sets"] == [
+        ["currently_insured"],
+        ["current_contract_weekly_hours"],
+        ["current_contract_months"],
+    ]
+    assert next(c for c in employment["claims"] if c["id"] == "currently_insured")["values"] == [False]
+    income = next(c for c in query["credentials"] if c["id"] == "household_income_own")
+    assert {"id": "household_scope", "path": ["household_scope"], "values": ["own"]} in income["claims"]
+    assert "credential_sets" not in query
+
+
+def test_alternatives_across_credentials_become_credential_sets() -> None:
+    query = derive_dcql(POLICIES["seoul_learn"], TYPES)
+    sets = query["credential_sets"]
+    assert {"options": [["resident_registration"]], "required": True} in sets
+    alternatives = [s for s in sets if len(s["options"]) > 1]
+    assert len(alternatives) == 1
+    assert alternatives[0]["options"] == [
+        ["welfare_status"],
+        ["household_income_own_recognized_income"],
+        ["special_status"],
+        ["education_status"],
+    ]
