@@ -2,23 +2,41 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
 
-from fastapi import FastAPI
+import httpx
+from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
+import catalog
 from auth.dependencies import BearerAuth
 from auth.server import authorization_server_router
 from auth.tokens import AccessTokenService
+from consent.api import create_router as consent_router
+from consent.presentations import presentation_grants_router
+from consent.service import ConsentLedger, origin_from_url
+from issuers.api import create_router as issuers_router
 from keys.api import jwks_router
+from keys.datakeys import DataKeyStore
 from keys.keyring import KeyRing
 from keys.master import load_master_key
 from seoul_wallet.database import create_database_engine
 from seoul_wallet.middleware import BodySizeLimitMiddleware, RequestIdMiddleware
 from seoul_wallet.problems import install_problem_handlers, problem_response
 from seoul_wallet.settings import Settings
+from verifiers.api import create_router as verifiers_router
+from verifiers.api import run_callback_worker
+from verifiers.consent_http import HttpConsentGateway
+from verifiers.policies import load_policies
+from verifiers.rp_ca import RelyingPartyCA
+from verifiers.service import VerifierError, VerifierService, VerifierSettings
+from verifiers.status_check import StatusListClient
+from verifiers.trusted_issuers import TrustedIssuerRegistry
 
 PLATFORM_OWNER = "platform"
 # Every scope a client of the platform authorization server may hold, by the party that checks it.
@@ -31,6 +49,7 @@ SCOPES = [
     "consent:read",
     "consent:withdraw",
     "consent:verifier-read",
+    "consent:record",
 ]
 
 
@@ -43,6 +62,10 @@ class Platform:
     keyring: KeyRing
     tokens: AccessTokenService
     bearer: BearerAuth
+    master_key: bytes = field(repr=False, default=b"")
+    # Outbound HTTP from one party to another (issuer metadata, status lists, the consent ledger):
+    # the parties meet over HTTP even when one process hosts them all. Tests point it at the app.
+    http: httpx.Client = field(default_factory=lambda: httpx.Client(timeout=10.0))
 
 
 def build_platform(settings: Settings, engine: Engine | None = None) -> Platform:
@@ -51,13 +74,62 @@ def build_platform(settings: Settings, engine: Engine | None = None) -> Platform
     master_key = load_master_key(settings.master_key, settings.resolved_master_key_file)
     keyring = KeyRing(engine, master_key)
     tokens = AccessTokenService(keyring, issuer=settings.public_url)
-    return Platform(settings=settings, engine=engine, keyring=keyring, tokens=tokens, bearer=BearerAuth(tokens))
+    return Platform(
+        settings=settings,
+        engine=engine,
+        keyring=keyring,
+        tokens=tokens,
+        bearer=BearerAuth(tokens),
+        master_key=master_key,
+    )
+
+
+def consent_ledger(platform: Platform) -> ConsentLedger:
+    """The consent ledger over the platform's database and keys (shared by the API and the CLI)."""
+    public_url = platform.settings.public_url
+    return ConsentLedger(platform.engine, platform.keyring, origin=origin_from_url(public_url), base_url=public_url)
+
+
+def verifier_service(platform: Platform) -> VerifierService:
+    """The verifier party over the platform: trusted issuers, status lists and the consent ledger are
+    reached over HTTP (`platform.http`), as another organisation's verifier would reach them."""
+    settings = platform.settings
+    types = catalog.credential_types()
+    services = catalog.services()
+    return VerifierService(
+        engine=platform.engine,
+        keyring=platform.keyring,
+        data_keys=DataKeyStore(platform.engine, platform.master_key),
+        registry=TrustedIssuerRegistry(platform.engine, platform.http, allow_http=settings.development),
+        status_lists=StatusListClient(platform.http, allow_http=settings.development),
+        ca=RelyingPartyCA(platform.engine, platform.keyring),
+        consent=HttpConsentGateway(platform.http, settings.public_url, platform.tokens),
+        policies=load_policies(services, types),
+        services=services,
+        types=types,
+        settings=VerifierSettings(public_url=settings.public_url, development=settings.development),
+    )
 
 
 def create_app(settings: Settings | None = None, platform: Platform | None = None) -> FastAPI:
     """Build the app. The database must already be migrated (`seoul-wallet db upgrade`, done by `serve`)."""
     platform = platform or build_platform(settings or Settings())
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        worker = None
+        if platform.settings.callback_worker:
+            worker = asyncio.create_task(run_callback_worker(app.state.verifiers, platform.http))
+        try:
+            yield
+        finally:
+            if worker is not None:
+                worker.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await worker
+
     app = FastAPI(
+        lifespan=lifespan,
         title="Seoul Wallet (서울지갑)",
         version="0.1.0",
         description=(
@@ -93,4 +165,33 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
         jwks_router(platform.keyring, PLATFORM_OWNER, "/.well-known/jwks.json", "The platform's public signing keys")
     )
     app.include_router(authorization_server_router(platform.engine, platform.tokens, SCOPES))
+    ledger = consent_ledger(platform)
+    app.include_router(
+        consent_router(
+            ledger,
+            citizen_read=platform.bearer.require("consent:read"),
+            citizen_withdraw=platform.bearer.require("consent:withdraw"),
+            verifier_read=platform.bearer.require("consent:verifier-read"),
+        )
+    )
+    app.include_router(presentation_grants_router(ledger, platform.bearer.require("consent:record")))
+    # The issuers derive their own keys (offer sealing, codes) from the master key by HKDF.
+    app.include_router(
+        issuers_router(
+            platform.engine,
+            platform.keyring,
+            platform.master_key,
+            platform.settings.public_url,
+            platform.bearer.require,
+        )
+    )
+    verifiers = verifier_service(platform)
+    app.state.verifiers = verifiers
+    app.include_router(verifiers_router(verifiers, platform.bearer))
+
+    @app.exception_handler(VerifierError)
+    async def _verifier_error(request: Request, exc: VerifierError) -> JSONResponse:
+        title = exc.reason.replace("_", " ").capitalize()
+        return problem_response(exc.status, title, exc.detail, instance=request.url.path, reason=exc.reason)
+
     return app

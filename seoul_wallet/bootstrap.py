@@ -2,11 +2,45 @@
 
 from __future__ import annotations
 
-from seoul_wallet.app import PLATFORM_OWNER, Platform
+from pathlib import Path
+
+import catalog
+from issuers.agencies import Agencies
+from issuers.credential_types import load_credential_types
+from seoul_wallet.app import PLATFORM_OWNER, Platform, verifier_service
 from seoul_wallet.migrate import upgrade
+from verifiers.service import DECISIONS_OWNER, VerifierError
+
+DEMO_AGENCIES = Path(__file__).with_name("demo") / "agencies.yaml"
 
 
 def prepare(platform: Platform) -> None:
     """Idempotent: safe on every start and with several workers."""
     upgrade(platform.engine)
     platform.keyring.ensure_key(PLATFORM_OWNER, "ES256")
+    Agencies(platform.engine, platform.keyring, load_credential_types()).seed(DEMO_AGENCIES)
+    # The consent ledger signs C2SP notes, which need Ed25519.
+    platform.keyring.ensure_key("ledger", "EdDSA")
+    seed_demo_verifiers(platform)
+
+
+def seed_demo_verifiers(platform: Platform) -> None:
+    """The demo verifiers of the catalog, and every demo agency in the trusted-issuer registry for the
+    credential types it issues. Idempotent."""
+    service = verifier_service(platform)
+    platform.keyring.ensure_key(DECISIONS_OWNER, "ES256")
+    service.ca.ca_certificate()
+    parties = catalog.demo_parties()
+    for party in parties.verifiers:
+        try:
+            service.get(party.slug)
+        except VerifierError:
+            try:
+                service.register(party.slug, party.name["ko"], party.name["en"], list(party.services))
+            except VerifierError as exc:
+                if exc.reason != "verifier_exists":  # another worker seeded it first
+                    raise
+    types = catalog.credential_types()
+    for agency in parties.agencies:
+        issuer = f"{platform.settings.public_url}/issuers/{agency.slug}"
+        service.registry.trust(issuer, [types[t].vct for t in agency.issues], agency.name["en"])

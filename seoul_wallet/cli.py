@@ -8,6 +8,8 @@ from typing import Annotated
 
 import typer
 
+from consent.cli import create_ledger_cli
+from issuers.cli import register as register_issuer_commands
 from keys.master import MasterKeyError
 from seoul_wallet.settings import Settings
 
@@ -16,6 +18,9 @@ db_app = typer.Typer(help="Database schema.")
 keys_app = typer.Typer(help="Signing keys.")
 app.add_typer(db_app, name="db")
 app.add_typer(keys_app, name="keys")
+app.add_typer(
+    create_ledger_cli(lambda: _consent_ledger(), lambda: Settings().data_dir / "ledger-audit.json"), name="ledger"
+)
 
 
 def _platform():
@@ -26,6 +31,28 @@ def _platform():
     except MasterKeyError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
+
+
+def _consent_ledger():
+    from seoul_wallet.app import consent_ledger
+
+    return consent_ledger(_platform())
+
+
+def _issuer_context():
+    """The issuer services over a prepared database (migrated, demo agencies seeded)."""
+    from issuers.context import build_context
+    from keys.master import load_master_key
+    from seoul_wallet.bootstrap import prepare
+
+    platform = _platform()
+    prepare(platform)
+    settings = platform.settings
+    master_key = load_master_key(settings.master_key, settings.resolved_master_key_file)
+    return build_context(platform.engine, platform.keyring, master_key, settings.public_url)
+
+
+register_issuer_commands(app, _issuer_context)
 
 
 @app.command()

@@ -3,6 +3,12 @@
 from sqlmodel import SQLModel
 
 import auth.models  # noqa: F401
+import consent.models
+import consent.presentations  # noqa: F401  (consent_presentation_links)
+import issuers.models  # noqa: F401
 import keys.models  # noqa: F401
+import verifiers.models
+import verifiers.rp_ca
+import verifiers.trusted_issuers  # noqa: F401  (trusted_issuers)
 
 metadata = SQLModel.metadata

@@ -23,6 +23,7 @@ class Settings(BaseSettings):
     development: bool = Field(default=True, description="development mode: allows http:// URLs")
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     log_level: str = "INFO"
+    callback_worker: bool = Field(default=True, description="deliver verifier callbacks in the background")
 
     @model_validator(mode="after")
     def _check_public_url(self) -> Settings:

@@ -8,6 +8,7 @@ import secrets
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import text
@@ -63,23 +64,107 @@ def settings(tmp_path: Path, database_url: str) -> Settings:
         master_key=b64url_encode(secrets.token_bytes(32)),
         public_url="http://127.0.0.1:8000",
         development=True,
+        # Tests deliver callbacks explicitly (tests/verifiers/test_callbacks.py), never behind their back.
+        callback_worker=False,
     )
+
+
+class AppTransport(httpx.BaseTransport):
+    """Outbound HTTP of one party to another, served by the app under test through Starlette's
+    TestClient: real requests and responses through the ASGI app, no network listener needed.
+    (Tests that need a real socket use the `live_server` fixture.)"""
+
+    def __init__(self) -> None:
+        self.client: TestClient | None = None
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if self.client is None:
+            raise httpx.ConnectError("no app is attached to this transport", request=request)
+        response = self.client.send(request)
+        return httpx.Response(response.status_code, headers=response.headers, content=response.content)
 
 
 @pytest.fixture
 def platform(settings: Settings, migrated_engine: Engine) -> Iterator[Platform]:
     _empty_all_tables(migrated_engine)
     platform = build_platform(settings, migrated_engine)
+    platform.http = httpx.Client(transport=AppTransport())
     prepare(platform)
     yield platform
 
 
 @pytest.fixture
 def app(platform: Platform):
-    return create_app(platform=platform)
+    app = create_app(platform=platform)
+    transport = platform.http._transport
+    assert isinstance(transport, AppTransport)
+    transport.client = TestClient(app)
+    return app
 
 
 @pytest.fixture
 def client(app) -> Iterator[TestClient]:
     with TestClient(app) as test_client:
         yield test_client
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture
+def live_server(request: pytest.FixtureRequest, platform: Platform, tmp_path: Path) -> Iterator[str]:
+    """A real `seoul-wallet serve` on a free port, over the test database and master key, with
+    SEOUL_WALLET_PUBLIC_URL set to its own address. Workers: `@pytest.mark.parametrize("live_server",
+    [2], indirect=True)`; default 1. Yields the base URL; `live_server_env` gives its environment
+    (for CLI subprocesses that must share its database and keys)."""
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+
+    workers = getattr(request, "param", 1)
+    port = _free_port()
+    base_url = f"http://127.0.0.1:{port}"
+    env = {
+        **os.environ,
+        "SEOUL_WALLET_DATABASE_URL": platform.settings.resolved_database_url,
+        "SEOUL_WALLET_MASTER_KEY": platform.settings.master_key or "",
+        "SEOUL_WALLET_PUBLIC_URL": base_url,
+        "SEOUL_WALLET_DATA_DIR": str(tmp_path),
+        "SEOUL_WALLET_LOG_LEVEL": "WARNING",
+        # The same modules as the tests import (pytest's pythonpath is the project root).
+        "PYTHONPATH": os.pathsep.join(
+            filter(None, [str(Path(__file__).resolve().parents[1]), os.environ.get("PYTHONPATH")])
+        ),
+    }
+    executable = Path(sys.executable).with_name("seoul-wallet")
+    command = [str(executable), "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)]
+    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 30
+    try:
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"server exited: {process.stderr.read().decode(errors='replace')[-2000:]}")
+            try:
+                if httpx.get(f"{base_url}/readyz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError("server did not become ready in 30 s")
+            time.sleep(0.1)
+        request.node.live_server_env = env
+        yield base_url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()

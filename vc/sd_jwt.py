@@ -692,7 +692,8 @@ def verify_sd_jwt(
     try:
         verified = jws.verify(issuer_jwt, issuer_key, algorithms=algorithms, typ=typ)
     except jws.JWSError as exc:
-        raise _JWS_TO_ISSUER_ERROR.get(type(exc), MalformedIssuerJWT)(f"issuer JWT: {exc}") from exc
+        error = next((e for base, e in _JWS_TO_ISSUER_ERROR.items() if isinstance(exc, base)), MalformedIssuerJWT)
+        raise error(f"issuer JWT: {exc}") from exc
     payload = verified.payload
 
     by_digest = _index_disclosures(raws)

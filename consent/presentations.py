@@ -1,0 +1,229 @@
+"""Consent behind each presentation: the link between a verifier's request and a consent record.
+
+Two ways a presentation gets its grant (issue: "every accepted presentation is tied to a grant"):
+- the citizen's own wallet records and grants the consent before it posts, and links it to the
+  verifier's request (`link_presentation`); the verifier then finds it, and a withdrawal or
+  revocation in between makes the presentation refused;
+- any other wallet: the verifier records the grant from the presentation itself, since a KB-JWT
+  over the request's nonce is the holder's signed act; its hash is kept as the evidence.
+
+Either way the ledger logs a `used` event for the presentation.
+"""
+
+# No `from __future__ import annotations`: FastAPI must see the dependency (a local) as an object.
+import datetime as dt
+import time
+from collections.abc import Callable
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, HTTPException
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Field as SQLField
+from sqlmodel import Session, SQLModel
+
+from consent.schemas import (
+    Actor,
+    ConsentRecordIn,
+    Frequency,
+    LegalBasis,
+    Notice,
+    Party,
+    Purpose,
+    Service,
+    Validity,
+)
+from consent.service import ConsentError, ConsentLedger, StateConflict
+
+PROBLEM_JSON = "application/problem+json"
+# A presentation's consent covers that one check; it is valid for a day so a slow wallet still fits.
+PRESENTATION_VALIDITY = dt.timedelta(days=1)
+
+
+class PresentationLink(SQLModel, table=True):
+    """Which consent record covers which verifier request (one record per request)."""
+
+    __tablename__ = "consent_presentation_links"
+
+    verifier_id: str = SQLField(primary_key=True, max_length=80)
+    request_id: str = SQLField(primary_key=True, max_length=64)
+    record_id: str = SQLField(foreign_key="consent_records.id", max_length=36)
+    evidence_sha256: str | None = SQLField(default=None, max_length=64)
+    created_at: int
+
+
+class PresentationGrantIn(BaseModel):
+    """What a verifier knows of a presentation it is about to accept."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    request_id: str = Field(pattern=r"^[A-Za-z0-9_-]{8,64}$")
+    client_id: str = Field(min_length=1, max_length=400)
+    verifier_name_ko: str = Field(min_length=1, max_length=200)
+    verifier_name_en: str = Field(min_length=1, max_length=200)
+    service_id: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]{0,62}$")
+    service_name_ko: str = Field(min_length=1, max_length=200)
+    service_name_en: str = Field(min_length=1, max_length=200)
+    purpose: str
+    data_items: list[list[str]] = Field(min_length=1, max_length=50)
+    values_shared: bool
+    retention_days: int = Field(ge=0, le=3650)
+    holder: str = Field(pattern=r"^holder-key:[A-Za-z0-9_-]{43}$", description="RFC 7638 thumbprint of cnf.jwk")
+    evidence_sha256: str = Field(pattern=r"^[0-9a-f]{64}$", description="SHA-256 of the KB-JWT(s)")
+    notice_sha256: str = Field(pattern=r"^[0-9a-f]{64}$", description="SHA-256 of the request object shown")
+    notice_version: str = Field(pattern=r"^[A-Za-z0-9._-]{1,40}$", description="the policy version")
+    language: Literal["ko", "en"] = "ko"
+
+
+class PresentationGrantOut(BaseModel):
+    record_id: str
+    receipt: str = Field(description="the ledger's signed consent receipt (JWT)")
+    recorded_by: Literal["wallet", "verifier"]
+
+
+def _citizen_of(holder: str) -> str:
+    # Pseudonymous: the holder key's thumbprint, which says nothing about who the holder is.
+    return "citizen:hk-" + holder.removeprefix("holder-key:")
+
+
+def link_presentation(ledger: ConsentLedger, record_id: str, verifier_id: str, request_id: str) -> None:
+    """Called by the citizen's wallet after granting, before it posts the presentation."""
+    with Session(ledger.engine) as session:
+        session.add(
+            PresentationLink(
+                verifier_id=verifier_id, request_id=request_id, record_id=record_id, created_at=int(time.time())
+            )
+        )
+        session.commit()
+
+
+class PresentationConsentRefused(ConsentError):
+    status = 409
+    code = "consent_refused"
+    title = "The consent behind this presentation is not in force"
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+def record_presentation_grant(
+    ledger: ConsentLedger, verifier_id: str, body: PresentationGrantIn
+) -> PresentationGrantOut:
+    """Find the grant the wallet linked to this request, or record one from the presentation; then
+    log the use. Refused (PresentationConsentRefused) when the linked consent is not in force."""
+    with Session(ledger.engine) as session:
+        link = session.get(PresentationLink, (verifier_id, body.request_id))
+    if link is not None and link.evidence_sha256 is None:
+        # The citizen's wallet recorded this consent: it must still be granted when the response arrives.
+        try:
+            ledger.record_use(link.record_id, verifier_id)
+        except StateConflict as exc:
+            raise PresentationConsentRefused(f"consent_{exc.state}", f"the consent is {exc.state}") from None
+        return PresentationGrantOut(
+            record_id=link.record_id,
+            receipt=ledger.receipt_for_verifier(link.record_id, verifier_id),
+            recorded_by="wallet",
+        )
+    if link is None:
+        record_id = ledger.request(_record_from(verifier_id, body))
+        with Session(ledger.engine) as session:
+            session.add(
+                PresentationLink(
+                    verifier_id=verifier_id,
+                    request_id=body.request_id,
+                    record_id=record_id,
+                    evidence_sha256=body.evidence_sha256,
+                    created_at=int(time.time()),
+                )
+            )
+            try:
+                session.commit()
+            except IntegrityError:  # a concurrent retry linked first: carry on with its record
+                session.rollback()
+                link = session.get(PresentationLink, (verifier_id, body.request_id))
+                assert link is not None
+                record_id = link.record_id
+        # The KB-JWT is the holder's signed act of consent to this request.
+        ledger.grant(record_id, actor="citizen")
+    else:
+        if link.evidence_sha256 != body.evidence_sha256:
+            raise PresentationConsentRefused("consent_for_another_presentation", "this request has another grant")
+        record_id = link.record_id
+    try:
+        ledger.record_use(record_id, verifier_id)
+    except StateConflict as exc:
+        if exc.state != "used_up":  # a retry after the use was logged is fine
+            raise PresentationConsentRefused(f"consent_{exc.state}", f"the consent is {exc.state}") from None
+    return PresentationGrantOut(
+        record_id=record_id, receipt=ledger.receipt_for_verifier(record_id, verifier_id), recorded_by="verifier"
+    )
+
+
+def _record_from(verifier_id: str, body: PresentationGrantIn) -> ConsentRecordIn:
+    now = dt.datetime.now(dt.UTC)
+    slug = verifier_id.removeprefix("verifier:")
+    return ConsentRecordIn(
+        citizen=_citizen_of(body.holder),
+        recipient=verifier_id,
+        controller=Party(id=slug, name_ko=body.verifier_name_ko, name_en=body.verifier_name_en),
+        service=Service(id=body.service_id, name_ko=body.service_name_ko, name_en=body.service_name_en),
+        purpose=Purpose(
+            code=body.purpose,
+            text_ko=f"{body.service_name_ko} 자격 확인",
+            text_en=f"Eligibility check for {body.service_name_en}",
+        ),
+        legal_basis=LegalBasis(type="consent"),
+        data_items=body.data_items,
+        disclosure="values" if body.values_shared else "predicate_only",
+        retention_days=body.retention_days,
+        validity=Validity(start=now, end=now + PRESENTATION_VALIDITY),
+        frequency=Frequency(kind="one_time"),
+        notice=Notice(sha256=body.notice_sha256, version=body.notice_version),
+        method="wallet_app",
+        actor=Actor(role="citizen"),
+        language=body.language,
+    )
+
+
+def presentation_grants_router(ledger: ConsentLedger, verifier_record: Callable[..., Any]) -> APIRouter:
+    """POST /consent/presentation-grants, for verifiers (scope `consent:record`)."""
+    router = APIRouter(prefix="/consent")
+
+    @router.post(
+        "/presentation-grants",
+        tags=["consent (verifier)"],
+        summary="Tie a presentation to its consent: the grant the wallet linked, or one recorded from the KB-JWT",
+        response_model=PresentationGrantOut,
+        responses={
+            409: {"description": "The consent is withdrawn, revoked or otherwise not in force"},
+            **{s: {"content": {PROBLEM_JSON: {}}} for s in (401, 403, 422)},
+        },
+    )
+    def record(body: PresentationGrantIn, caller: Annotated[Any, Depends(verifier_record)]) -> Any:
+        subject = getattr(caller, "subject", "")
+        if not subject.startswith("verifier:"):
+            raise HTTPException(403, "this endpoint is for verifiers")
+        try:
+            return record_presentation_grant(ledger, subject, body)
+        except PresentationConsentRefused as exc:
+            return JSONResponse(
+                {
+                    "type": f"/problems/consent/{exc.reason}",
+                    "title": exc.title,
+                    "status": 409,
+                    "detail": str(exc),
+                    "reason": exc.reason,
+                },
+                status_code=409,
+                media_type=PROBLEM_JSON,
+            )
+        except ConsentError as exc:
+            return JSONResponse(
+                {"type": f"/problems/consent/{exc.code}", "title": exc.title, "status": exc.status, "detail": str(exc)},
+                status_code=exc.status,
+                media_type=PROBLEM_JSON,
+            )
+
+    return router

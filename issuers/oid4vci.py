@@ -1,0 +1,331 @@
+"""OpenID4VCI 1.0 issuer side, pre-authorized code flow: metadata, token, nonce and credential.
+
+Each endpoint validates everything it can before writing; the writes of one request are a single
+transaction whose conditional updates (state, nonce) make double redemption and nonce replay fail
+even when two workers race.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from typing import Any
+
+from sqlalchemy import delete, insert, update
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, select
+
+from issuers.agencies import AgencyInfo
+from issuers.context import IssuerContext
+from issuers.models import IssuerNonce, Offer
+from issuers.offers import MAX_TX_ATTEMPTS, PRE_AUTHORIZED_GRANT
+from issuers.sealing import sha256_hex
+from keys import jws
+from keys.jwk import thumbprint
+from vc.sd_jwt_vc import SD_JWT_VC_TYP, issue_sd_jwt_vc
+
+PROOF_TYP = "openid4vci-proof+jwt"
+PROOF_ALGORITHMS = ("ES256",)
+CREDENTIAL_SIGNING_ALGORITHMS = ("ES256",)
+ACCESS_TOKEN_TTL = 600
+NONCE_TTL = 300
+PROOF_MAX_AGE = 300  # a proof's iat may be this old…
+PROOF_FUTURE_SKEW = 60  # …or this far in the future (clock skew)
+DECOYS = 2  # hide how many claims a credential carries
+
+
+class OID4VCIError(Exception):
+    """An error response in the spec's terms: `error` code, HTTP status, optional extra headers."""
+
+    def __init__(self, error: str, description: str, status: int = 400, headers: dict[str, str] | None = None) -> None:
+        super().__init__(description)
+        self.error, self.description, self.status, self.headers = error, description, status, headers or {}
+
+
+def _invalid_token(description: str) -> OID4VCIError:
+    return OID4VCIError(
+        "invalid_token",
+        description,
+        401,
+        {"WWW-Authenticate": f'Bearer error="invalid_token", error_description="{description}"'},
+    )
+
+
+class OID4VCIIssuer:
+    def __init__(self, context: IssuerContext) -> None:
+        self.context = context
+
+    # -- metadata ----------------------------------------------------------------------------------
+
+    def credential_issuer_metadata(self, agency: AgencyInfo) -> dict[str, Any]:
+        """Credential Issuer Metadata (§12.2.4); the issuer is its own authorization server."""
+        issuer = self.context.issuer_id(agency.slug)
+        configurations: dict[str, Any] = {}
+        for type_id in agency.credential_types:
+            ctype = self.context.types.get(type_id)
+            if ctype is None:
+                continue
+            configurations[type_id] = {
+                "format": "dc+sd-jwt",
+                "vct": ctype.vct,
+                "cryptographic_binding_methods_supported": ["jwk"],
+                "credential_signing_alg_values_supported": list(CREDENTIAL_SIGNING_ALGORITHMS),
+                "proof_types_supported": {"jwt": {"proof_signing_alg_values_supported": list(PROOF_ALGORITHMS)}},
+                "credential_metadata": {
+                    "display": [{"name": name, "locale": locale} for locale, name in ctype.name.items()],
+                    "claims": [
+                        {
+                            "path": [name],
+                            "mandatory": spec.mandatory,
+                            "display": [{"name": spec.description or name.replace("_", " "), "locale": "en"}],
+                        }
+                        for name, spec in ctype.claims.items()
+                    ],
+                },
+            }
+        return {
+            "credential_issuer": issuer,
+            "credential_endpoint": f"{issuer}/credential",
+            "nonce_endpoint": f"{issuer}/nonce",
+            "display": [{"name": name, "locale": locale} for locale, name in agency.name.items()],
+            "credential_configurations_supported": configurations,
+        }
+
+    def authorization_server_metadata(self, agency: AgencyInfo) -> dict[str, Any]:
+        """RFC 8414 metadata of the issuer acting as its own authorization server (§12.3)."""
+        issuer = self.context.issuer_id(agency.slug)
+        return {
+            "issuer": issuer,
+            "token_endpoint": f"{issuer}/token",
+            "grant_types_supported": [PRE_AUTHORIZED_GRANT],
+            "pre-authorized_grant_anonymous_access_supported": True,
+            "response_types_supported": [],
+            "token_endpoint_auth_methods_supported": ["none"],
+        }
+
+    def jwt_vc_issuer_metadata(self, agency: AgencyInfo) -> dict[str, Any]:
+        """`/.well-known/jwt-vc-issuer` (SD-JWT VC §4): the keys are inline, every published key."""
+        return {"issuer": self.context.issuer_id(agency.slug), "jwks": self.context.keyring.jwks(agency.owner)}
+
+    # -- token endpoint ------------------------------------------------------------------------------
+
+    def token(self, agency: AgencyInfo, form: dict[str, list[str]]) -> dict[str, Any]:
+        """Exchange a pre-authorized code (and transaction code) for an access token (§6)."""
+        known = ("grant_type", "pre-authorized_code", "tx_code")
+        for name in known:
+            if len(form.get(name, [])) > 1:
+                raise OID4VCIError("invalid_request", f"{name} is repeated")
+        single = {name: form[name][0] for name in known if form.get(name)}
+        grant_type = single.get("grant_type")
+        if grant_type is None:
+            raise OID4VCIError("invalid_request", "grant_type is missing")
+        if grant_type != PRE_AUTHORIZED_GRANT:
+            raise OID4VCIError("unsupported_grant_type", "only the pre-authorized code grant is supported")
+        code = single.get("pre-authorized_code")
+        if code is None:
+            raise OID4VCIError("invalid_request", "pre-authorized_code is missing")
+        offer_id = self.context.secrets.offer_id_from_code(code)
+        now = int(time.time())
+        with Session(self.context.engine) as session:
+            offer = session.get(Offer, offer_id) if offer_id is not None else None
+            if offer is None or offer.agency != agency.slug:
+                raise OID4VCIError("invalid_grant", "the pre-authorized code is not valid")
+            if offer.state == "locked":
+                raise OID4VCIError("invalid_grant", "the offer is locked after too many wrong transaction codes")
+            if offer.state != "offered":
+                raise OID4VCIError("invalid_grant", "the pre-authorized code has already been used")
+            if offer.expires_at <= now:
+                raise OID4VCIError("invalid_grant", "the pre-authorized code has expired")
+            tx_code = single.get("tx_code")
+            if offer.tx_code_mac is None and tx_code is not None:
+                raise OID4VCIError("invalid_request", "this offer takes no transaction code")
+            if offer.tx_code_mac is not None:
+                if tx_code is None:
+                    raise OID4VCIError("invalid_request", "a transaction code (tx_code) is required")
+                if not secrets.compare_digest(
+                    self.context.secrets.tx_code_mac(offer.id, tx_code).encode(), offer.tx_code_mac.encode()
+                ):
+                    attempts = offer.tx_attempts + 1
+                    # Counted and locked in one conditional update, so parallel guesses cannot
+                    # exceed the limit.
+                    session.execute(
+                        update(Offer)
+                        .where(Offer.id == offer.id, Offer.state == "offered")
+                        .values(
+                            tx_attempts=Offer.tx_attempts + 1,
+                            state="locked" if attempts >= MAX_TX_ATTEMPTS else "offered",
+                        )
+                    )
+                    session.commit()
+                    left = max(MAX_TX_ATTEMPTS - attempts, 0)
+                    raise OID4VCIError("invalid_grant", f"wrong transaction code; {left} attempt(s) left")
+            access_token = secrets.token_urlsafe(32)
+            result = session.execute(
+                update(Offer)
+                .where(Offer.id == offer.id, Offer.state == "offered", Offer.expires_at > now)
+                .values(
+                    state="token_issued",
+                    access_token_hash=sha256_hex(access_token),
+                    access_token_expires_at=now + ACCESS_TOKEN_TTL,
+                )
+            )
+            if result.rowcount != 1:  # type: ignore[attr-defined]
+                session.rollback()
+                raise OID4VCIError("invalid_grant", "the pre-authorized code has already been used")
+            session.commit()
+        return {"access_token": access_token, "token_type": "Bearer", "expires_in": ACCESS_TOKEN_TTL}
+
+    # -- nonce endpoint ------------------------------------------------------------------------------
+
+    def nonce(self, agency: AgencyInfo) -> dict[str, str]:
+        """A fresh single-use `c_nonce` (§7); stateless until it is used."""
+        return {"c_nonce": self.context.secrets.c_nonce(agency.slug, int(time.time()) + NONCE_TTL)}
+
+    # -- credential endpoint ---------------------------------------------------------------------------
+
+    def _offer_for_token(self, session: Session, agency: AgencyInfo, authorization: str | None) -> Offer:
+        scheme, _, token = (authorization or "").partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise OID4VCIError(
+                "invalid_token", "a bearer access token is required", 401, {"WWW-Authenticate": "Bearer"}
+            )
+        offer = session.exec(select(Offer).where(Offer.access_token_hash == sha256_hex(token.strip()))).first()
+        if offer is None or offer.agency != agency.slug:
+            raise _invalid_token("the access token is not valid")
+        if offer.state != "token_issued":
+            raise _invalid_token("the access token has already been used")
+        if offer.access_token_expires_at is None or offer.access_token_expires_at <= int(time.time()):
+            raise _invalid_token("the access token has expired")
+        return offer
+
+    def _verify_proof(self, agency: AgencyInfo, proof: Any, now: int) -> tuple[dict[str, Any], str]:
+        """Check one `jwt` key proof (Appendix F.1); returns the holder JWK and the proof's nonce."""
+        if not isinstance(proof, str):
+            raise OID4VCIError("invalid_proof", "a jwt proof must be a string")
+        try:
+            header = jws.read_header(proof)
+        except jws.JWSError as exc:
+            raise OID4VCIError("invalid_proof", f"the proof is not a JWS: {exc}") from None
+        if header.get("typ") != PROOF_TYP:
+            raise OID4VCIError("invalid_proof", f"the proof typ must be {PROOF_TYP}")
+        if header.get("alg") not in PROOF_ALGORITHMS:
+            raise OID4VCIError("invalid_proof", f"the proof alg must be one of {', '.join(PROOF_ALGORITHMS)}")
+        named = [name for name in ("jwk", "kid", "x5c") if name in header]
+        if named != ["jwk"]:
+            raise OID4VCIError("invalid_proof", "the proof header must name its key with jwk (and nothing else)")
+        try:
+            verified, jwk = jws.verify_with_header_jwk(proof, typ=PROOF_TYP)
+        except jws.JWSError as exc:
+            raise OID4VCIError("invalid_proof", f"the proof does not verify: {exc}") from None
+        payload = verified.payload
+        if payload.get("aud") != self.context.issuer_id(agency.slug):
+            raise OID4VCIError("invalid_proof", "the proof aud must be the credential issuer identifier")
+        iat = payload.get("iat")
+        if type(iat) not in (int, float) or not now - PROOF_MAX_AGE <= iat <= now + PROOF_FUTURE_SKEW:
+            raise OID4VCIError("invalid_proof", "the proof iat is missing or not recent")
+        nonce = payload.get("nonce")
+        if not isinstance(nonce, str) or not nonce:
+            raise OID4VCIError("invalid_proof", "the proof carries no nonce from the nonce endpoint")
+        return {k: jwk[k] for k in ("kty", "crv", "x", "y") if k in jwk}, nonce
+
+    def credential(self, agency: AgencyInfo, authorization: str | None, body: Any) -> dict[str, Any]:
+        """Issue the SD-JWT VC the access token's offer describes, bound to the proof's key (§8)."""
+        now = int(time.time())
+        with Session(self.context.engine) as session:
+            offer = self._offer_for_token(session, agency, authorization)
+            if not isinstance(body, dict):
+                raise OID4VCIError("invalid_credential_request", "the request body must be a JSON object")
+            if "credential_identifier" in body:
+                # Only valid after a token response with authorization_details, which we never send.
+                raise OID4VCIError("invalid_credential_request", "credential_identifier is not used by this issuer")
+            config_id = body.get("credential_configuration_id")
+            if config_id is None:
+                raise OID4VCIError("invalid_credential_request", "credential_configuration_id is missing")
+            if not isinstance(config_id, str) or config_id not in agency.credential_types:
+                raise OID4VCIError(
+                    "unknown_credential_configuration", "this issuer has no such credential configuration"
+                )
+            if config_id != offer.credential_type:
+                raise OID4VCIError("invalid_credential_request", "the access token was not granted for this credential")
+            proofs = body.get("proofs")
+            if proofs is None:
+                raise OID4VCIError("invalid_proof", "proofs is missing: this credential is bound to a holder key")
+            if not isinstance(proofs, dict) or len(proofs) != 1:
+                raise OID4VCIError("invalid_credential_request", "proofs must hold exactly one proof type")
+            if "jwt" not in proofs:
+                raise OID4VCIError("invalid_proof", "only the jwt proof type is supported")
+            jwt_proofs = proofs["jwt"]
+            if not isinstance(jwt_proofs, list) or not jwt_proofs:
+                raise OID4VCIError("invalid_credential_request", "proofs.jwt must be a non-empty array")
+            if len(jwt_proofs) != 1:
+                raise OID4VCIError("invalid_credential_request", "batch issuance is not supported: send one proof")
+            holder_jwk, nonce = self._verify_proof(agency, jwt_proofs[0], now)
+
+            if not self.context.secrets.check_c_nonce(agency.slug, nonce, now):
+                raise OID4VCIError("invalid_nonce", "the nonce is unknown or expired")
+            # From here on, writes: all in this transaction, undone together on any failure. The
+            # used-nonce row's primary key makes a replay fail, even from two workers at once.
+            expires_at = int(nonce.partition(".")[0])
+            try:
+                session.execute(
+                    insert(IssuerNonce).values(nonce_hash=sha256_hex(nonce), agency=agency.slug, expires_at=expires_at)
+                )
+            except IntegrityError:
+                session.rollback()
+                raise OID4VCIError("invalid_nonce", "the nonce has already been used") from None
+            if secrets.randbelow(200) == 0:  # spent nonces are swept now and then, not by a scheduler
+                session.execute(delete(IssuerNonce).where(IssuerNonce.expires_at < now))
+            credential = self._issue(session, agency, offer, holder_jwk, now)
+            session.commit()
+        return {"credentials": [{"credential": credential}]}
+
+    def _issue(self, session: Session, agency: AgencyInfo, offer: Offer, holder_jwk: dict[str, Any], now: int) -> str:
+        ctype = self.context.types[offer.credential_type]
+        assert offer.claims_sealed is not None
+        subject_claims = self.context.secrets.open_claims(offer.id, offer.claims_sealed)
+        allocation = self.context.status_lists.allocate(session.connection(), agency.slug)
+        expires = now + ctype.validity_days * 86400
+        claims: dict[str, Any] = {
+            "iss": self.context.issuer_id(agency.slug),
+            "vct": ctype.vct,
+            "iat": now,
+            "exp": expires,
+            "status": {
+                "status_list": {
+                    "idx": allocation.index,
+                    "uri": self.context.status_lists.uri(agency.slug, allocation.list_id),
+                }
+            },
+            **subject_claims,
+        }
+        key = self.context.keyring.active_key(agency.owner)
+        credential = issue_sd_jwt_vc(
+            claims,
+            key.private_key,
+            kid=key.kid,
+            disclosable=ctype.disclosable_paths(subject_claims),
+            holder_jwk=holder_jwk,
+            decoys=DECOYS,
+        )
+        result = session.execute(
+            update(Offer)
+            .where(Offer.id == offer.id, Offer.state == "token_issued")
+            .values(
+                state="issued",
+                claims_sealed=None,  # the issuer keeps no copy of what it issued
+                access_token_hash=None,
+                issued_at=now,
+                credential_expires_at=expires,
+                status_list_id=allocation.list_id,
+                status_index=allocation.index,
+                status=0,
+                holder_jkt=thumbprint(holder_jwk),
+            )
+        )
+        if result.rowcount != 1:  # type: ignore[attr-defined]
+            session.rollback()
+            raise _invalid_token("the access token has already been used")
+        return credential
+
+
+__all__ = ["SD_JWT_VC_TYP", "OID4VCIError", "OID4VCIIssuer"]

@@ -1,0 +1,151 @@
+"""Agency status lists (IETF Token Status List): index allocation, status changes, signed tokens.
+
+Indexes come from a keyed Feistel permutation of a per-list counter: every index is used once, no
+retry loop is needed as the list fills, and without the key neighbouring indexes say nothing about
+issuance order, so they do not link citizens.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import threading
+import time
+from dataclasses import dataclass
+
+from sqlalchemy import update
+from sqlalchemy.engine import Connection
+from sqlmodel import Session, col, select
+
+from issuers.models import StatusListRecord
+from issuers.sealing import IssuerSecrets, new_id
+from keys.keyring import KeyRing
+from vc.status_list import INVALID, SUSPENDED, VALID, StatusList, build_status_list_token
+
+LIST_BITS = 2  # VALID / INVALID / SUSPENDED need two bits
+LIST_SIZE = 1 << 17  # 131,072 entries: at least 100,000 per list, a power of two for the permutation
+_DOMAIN_BITS = 18  # the Feistel network runs on 18 bits (two 9-bit halves) and cycle-walks into 17
+_ROUNDS = 4
+STATUS_TTL = 300  # seconds a relying party may cache a status list token
+STATUS_TOKEN_LIFETIME = 24 * 3600
+
+STATUS_NAMES = {VALID: "valid", INVALID: "revoked", SUSPENDED: "suspended"}
+
+
+def permuted_index(key: bytes, counter: int, size: int = LIST_SIZE) -> int:
+    """The `counter`-th index of a list: a keyed bijection of [0, size) (size = 2**17)."""
+    half = _DOMAIN_BITS // 2
+    mask = (1 << half) - 1
+    value = counter
+    while True:
+        left, right = value >> half, value & mask
+        for round_number in range(_ROUNDS):
+            digest = hmac.new(key, bytes((round_number,)) + right.to_bytes(4, "big"), hashlib.sha256).digest()
+            left, right = right, left ^ (int.from_bytes(digest[:4], "big") & mask)
+        value = (left << half) | right
+        if value < size:  # cycle-walking keeps a bijection on the smaller domain
+            return value
+
+
+@dataclass(frozen=True, slots=True)
+class Allocation:
+    list_id: str
+    index: int
+
+
+class StatusLists:
+    """Allocation and updates go through the caller's transaction; tokens are signed on demand."""
+
+    def __init__(self, keyring: KeyRing, secrets: IssuerSecrets, public_url: str) -> None:
+        self._keyring = keyring
+        self._secrets = secrets
+        self._public_url = public_url
+        # Signed token per list, reused until the list's version changes or the token ages.
+        self._tokens: dict[str, tuple[int, int, str]] = {}
+        self._lock = threading.Lock()
+
+    def uri(self, agency: str, list_id: str) -> str:
+        return f"{self._public_url}/issuers/{agency}/status-lists/{list_id}"
+
+    def allocate(self, connection: Connection, agency: str) -> Allocation:
+        """Take the next index of the agency's open list (opening a new list when it is full)."""
+        table = StatusListRecord.__table__
+        for _ in range(3):
+            current = connection.execute(
+                select(table.c.id, table.c.sequence)
+                .where(table.c.agency == agency)
+                .order_by(col(table.c.sequence).desc())
+                .limit(1)
+            ).first()
+            if current is not None:
+                # The conditional increment is atomic on SQLite and PostgreSQL alike: two workers
+                # never receive the same counter value.
+                result = connection.execute(
+                    update(table)
+                    .where(table.c.id == current.id, table.c.allocated < table.c.size)
+                    .values(allocated=table.c.allocated + 1)
+                    .returning(table.c.allocated)
+                ).first()
+                if result is not None:
+                    key = self._secrets.status_list_key(current.id)
+                    return Allocation(current.id, permuted_index(key, result.allocated - 1))
+            sequence = 1 if current is None else current.sequence + 1
+            now = int(time.time())
+            list_id = new_id()
+            connection.execute(
+                table.insert().values(
+                    id=list_id,
+                    agency=agency,
+                    sequence=sequence,
+                    bits=LIST_BITS,
+                    size=LIST_SIZE,
+                    allocated=0,
+                    version=0,
+                    statuses=StatusList(LIST_SIZE, LIST_BITS).to_bytes(),
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
+        raise RuntimeError("could not allocate a status list index")
+
+    @staticmethod
+    def set_status(session: Session, list_id: str, index: int, status: int) -> None:
+        """Change one entry inside the caller's transaction (row-locked on PostgreSQL)."""
+        record = session.exec(select(StatusListRecord).where(StatusListRecord.id == list_id).with_for_update()).one()
+        entries = StatusList.from_bytes(record.statuses, record.bits)
+        entries.set(index, status)
+        record.statuses = entries.to_bytes()
+        record.version += 1
+        record.updated_at = int(time.time())
+        session.add(record)
+
+    def token(self, session: Session, agency: str, list_id: str) -> tuple[str, int] | None:
+        """The signed status list token and the list version, or None if the agency has no such list."""
+        version_row = session.exec(
+            select(StatusListRecord.version).where(StatusListRecord.id == list_id, StatusListRecord.agency == agency)
+        ).first()
+        if version_row is None:
+            return None
+        version = int(version_row)
+        now = int(time.time())
+        with self._lock:
+            cached = self._tokens.get(list_id)
+        # Re-sign when the list changed or the cached token has lived half its lifetime.
+        if cached is not None and cached[0] == version and now - cached[1] < STATUS_TOKEN_LIFETIME // 2:
+            return cached[2], version
+        record = session.get(StatusListRecord, list_id)
+        assert record is not None
+        owner = f"agency:{agency}"
+        key = self._keyring.active_key(owner)
+        token = build_status_list_token(
+            StatusList.from_bytes(record.statuses, record.bits),
+            key.private_key,
+            uri=self.uri(agency, list_id),
+            iat=now,
+            exp=now + STATUS_TOKEN_LIFETIME,
+            ttl=STATUS_TTL,
+            kid=key.kid,
+        )
+        with self._lock:
+            self._tokens[list_id] = (record.version, now, token)
+        return token, record.version

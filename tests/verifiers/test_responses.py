@@ -1,0 +1,418 @@
+"""The direct_post response endpoint: a complete presentation yields a signed decision; every check
+refuses its own bad input with its own reason, and no refused response ever reads "eligible"."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+
+import pytest
+from sqlmodel import Session
+
+from keys import jws
+from keys.jwk import generate_private_key, public_jwk, thumbprint
+from tests.verifiers.conftest import youth_claims
+from tests.verifiers.spec_vp_wallet import HeldCredential, answer, b64url, fetch_request, present, respond, select
+from vc import sd_jwt_vc
+from verifiers.models import PresentationRequest
+
+
+@pytest.fixture
+def check(client, youth_backend):
+    """Start a youth-allowance check; returns (request id, the wallet's view of the request)."""
+
+    def start(service_id: str = "seoul_youth_allowance", headers=None):
+        created = client.post("/verifiers/requests", json={"service_id": service_id}, headers=headers or youth_backend)
+        assert created.status_code == 201, created.text
+        body = created.json()
+        request = fetch_request(body["link"], client, client.get("/verifiers/rp-ca.pem").content)
+        return body["request_id"], request
+
+    return start
+
+
+def result_of(client, headers, request_id: str) -> dict:
+    return client.get(f"/verifiers/requests/{request_id}", headers=headers).json()
+
+
+def refused(response, reason: str) -> None:
+    assert response.status_code == 400, response.text
+    body = response.json()
+    assert body["error"] == "invalid_request"
+    assert body["error_description"].split(":")[0] == reason, body
+
+
+def assert_refused(client, youth_backend, request_id: str, response, reason: str) -> None:
+    refused(response, reason)
+    result = result_of(client, youth_backend, request_id)
+    assert result["status"] == "rejected" and result["eligible"] is False
+    assert result["failure"]["reason"] == reason
+    assert "decision" not in result
+
+
+def test_eligible_citizen_gets_a_signed_eligible_decision(client, youth_backend, credentials, check, platform) -> None:
+    wallet = credentials.wallet(youth_claims())
+    request_id, request = check()
+    response = answer(request, wallet, client)
+    assert response.status_code == 200, response.text
+    result = result_of(client, youth_backend, request_id)
+    assert result["status"] == "answered" and result["eligible"] is True
+    assert "values" not in result  # the youth allowance needs no claim values
+    decision = jws.verify(result["decision"], platform.keyring.resolver("verifiers"), typ="eligibility-decision+jwt")
+    claims = decision.payload
+    assert claims["eligible"] is True and claims["outcome"] == "held"
+    assert claims["policy"] == {"id": "seoul_youth_allowance", "version": "2026.1"}
+    assert claims["request_id"] == request_id and claims["consent"]["record_id"] == result["consent_record_id"]
+    assert {e["iss"] for e in claims["evidence"]} >= {"http://127.0.0.1:8000/issuers/mois"}
+    assert all(e["status"] == "valid" for e in claims["evidence"])
+    # The decision carries no claim value: no birth date, no income level.
+    assert "1999-05-01" not in json.dumps(claims) and "120" not in json.dumps(claims["conditions"])
+
+
+def test_one_year_too_old_is_not_eligible_with_the_condition_named(client, youth_backend, credentials, check) -> None:
+    wallet = credentials.wallet(youth_claims(resident_registration={"birth_date": "1990-01-01"}))
+    request_id, request = check()
+    assert answer(request, wallet, client).status_code == 200
+    result = result_of(client, youth_backend, request_id)
+    assert result["eligible"] is False
+    claims = jws.read_unverified(result["decision"])[1]
+    failing = [c for c in claims["conditions"] if c["outcome"] == "not_held"]
+    assert [(c["credential"], c["claim"]) for c in failing] == [("resident_registration", "birth_date")]
+
+
+def _resign(platform, held: HeldCredential, owner: str, **changes) -> HeldCredential:
+    """The same credential re-signed by `owner`'s real key with changed claims (None deletes)."""
+    payload = {**held.payload, **changes}
+    payload = {k: v for k, v in payload.items() if v is not None}
+    issuer_jwt = platform.keyring.sign(owner, payload, typ="dc+sd-jwt")
+    return HeldCredential(issuer_jwt + held.sd_jwt[len(held.issuer_jwt) :], held.holder)
+
+
+def _vp(request, chosen, replace=None, **kb) -> dict[str, list[str]]:
+    replace = replace or {}
+    return {
+        query_id: [
+            present(
+                replace.get(query_id, held),
+                names,
+                aud=kb.get("aud", request.client_id),
+                nonce=kb.get("nonce", request.claims["nonce"]),
+                iat=kb.get("iat"),
+            )
+        ]
+        for query_id, (held, names) in chosen.items()
+    }
+
+
+@pytest.fixture
+def youth_case(client, credentials, check):
+    """An eligible citizen's wallet and an open youth-allowance request, with the wallet's choice."""
+    wallet = credentials.wallet(youth_claims())
+    request_id, request = check()
+    return request_id, request, select(request.claims["dcql_query"], wallet)
+
+
+def test_forged_issuer_signature(client, youth_backend, youth_case) -> None:
+    request_id, request, chosen = youth_case
+    held, _ = chosen["resident_registration"]
+    forger = generate_private_key("ES256")
+    kid = jws.read_header(held.issuer_jwt)["kid"]  # claims to be MOIS's key
+    forged_jwt = jws.sign({**held.payload, "birth_date": "2001-01-01"}, forger, typ="dc+sd-jwt", kid=kid)
+    forged = HeldCredential(forged_jwt + held.sd_jwt[len(held.issuer_jwt) :], held.holder)
+    vp = _vp(request, chosen, replace={"resident_registration": forged})
+    assert_refused(client, youth_backend, request_id, respond(request, vp, client), "issuer_signature_invalid")
+
+
+def test_issuer_not_in_the_registry(client, youth_backend, youth_case) -> None:
+    request_id, request, chosen = youth_case
+    held, _ = chosen["resident_registration"]
+    stranger_key = generate_private_key("ES256")
+    payload = {**held.payload, "iss": "https://issuer.example/seoul"}
+    issuer_jwt = jws.sign(payload, stranger_key, typ="dc+sd-jwt", kid=thumbprint(public_jwk(stranger_key)))
+    stranger = HeldCredential(issuer_jwt + held.sd_jwt[len(held.issuer_jwt) :], held.holder)
+    vp = _vp(request, chosen, replace={"resident_registration": stranger})
+    assert_refused(client, youth_backend, request_id, respond(request, vp, client), "issuer_not_trusted")
+
+
+def test_issuer_trusted_but_not_for_that_vct(client, youth_backend, youth_case, platform) -> None:
+    # NTS is a trusted issuer, but only of personal income: a resident registration it signs is refused.
+    request_id, request, chosen = youth_case
+    held, _ = chosen["resident_registration"]
+    platform.keyring.ensure_key("agency:nts")
+    nts = _resign(platform, held, "agency:nts", iss="http://127.0.0.1:8000/issuers/nts")
+    vp = _vp(request, chosen, replace={"resident_registration": nts})
+    assert_refused(client, youth_backend, request_id, respond(request, vp, client), "issuer_not_trusted_for_vct")
+
+
+def test_expired_credential(client, youth_backend, youth_case, platform) -> None:
+    request_id, request, chosen = youth_case
+    held, _ = chosen["resident_registration"]
+    expired = _resign(platform, held, "agency:mois", exp=int(time.time()) - 3600)
+    vp = _vp(request, chosen, replace={"resident_registration": expired})
+    assert_refused(client, youth_backend, request_id, respond(request, vp, client), "expired")
+
+
+def test_not_yet_valid_credential(client, youth_backend, youth_case, platform) -> None:
+    request_id, request, chosen = youth_case
+    held, _ = chosen["resident_registration"]
+    future = _resign(platform, held, "agency:mois", nbf=int(time.time()) + 3600)
+    vp = _vp(request, chosen, replace={"resident_registration": future})
+    assert_refused(client, youth_backend, request_id, respond(request, vp, client), "not_yet_valid")
+
+
+@pytest.mark.parametrize(("action", "reason"), [("revoke", "credential_revoked"), ("suspend", "credential_suspended")])
+def test_revoked_and_suspended_credentials(client, youth_backend, youth_case, credentials, action, reason) -> None:
+    request_id, request, chosen = youth_case
+    credentials.set_status("education_status", action)
+    assert_refused(client, youth_backend, request_id, respond(request, _vp(request, chosen), client), reason)
+
+
+def test_status_list_unreachable(client, youth_backend, youth_case, platform) -> None:
+    request_id, request, chosen = youth_case
+    held, _ = chosen["resident_registration"]
+    status = {"status_list": {"idx": 7, "uri": "http://127.0.0.1:8000/issuers/mois/status-lists/does-not-exist"}}
+    moved = _resign(platform, held, "agency:mois", status=status)
+    vp = _vp(request, chosen, replace={"resident_registration": moved})
+    assert_refused(client, youth_backend, request_id, respond(request, vp, client), "status_unavailable")
+
+
+def test_key_binding_missing(client, youth_backend, youth_case) -> None:
+    request_id, request, chosen = youth_case
+    vp = _vp(request, chosen)
+    vp["resident_registration"] = [vp["resident_registration"][0].rsplit("~", 1)[0] + "~"]
+    assert_refused(client, youth_backend, request_id, respond(request, vp, client), "kb_missing")
+
+
+@pytest.mark.parametrize(
+    ("kb", "reason"),
+    [
+        ({"aud": "x509_san_dns:attacker.example"}, "kb_wrong_aud"),
+        ({"aud": "127.0.0.1"}, "kb_wrong_aud"),  # the client id without its prefix is another identifier
+        ({"nonce": "not-the-request-nonce"}, "kb_wrong_nonce"),
+        ({"iat": int(time.time()) - 3600}, "kb_iat_invalid"),
+        ({"iat": int(time.time()) + 3600}, "kb_iat_invalid"),
+    ],
+)
+def test_key_binding_checks(client, youth_backend, youth_case, kb, reason) -> None:
+    request_id, request, chosen = youth_case
+    vp = _vp(request, chosen, **kb)
+    assert_refused(client, youth_backend, request_id, respond(request, vp, client), reason)
+
+
+def test_wrong_sd_hash(client, youth_backend, youth_case) -> None:
+    request_id, request, chosen = youth_case
+    vp = _vp(request, chosen)
+    held, names = chosen["resident_registration"]
+    # A KB-JWT made for a different selection of disclosures, attached to this one.
+    other = present(held, names[:1], aud=request.client_id, nonce=request.claims["nonce"])
+    presented = vp["resident_registration"][0].rsplit("~", 1)[0] + "~"
+    vp["resident_registration"] = [presented + other.rsplit("~", 1)[1]]
+    assert_refused(client, youth_backend, request_id, respond(request, vp, client), "kb_sd_hash_mismatch")
+
+
+def test_kb_signed_by_another_key(client, youth_backend, youth_case) -> None:
+    request_id, request, chosen = youth_case
+    held, _ = chosen["resident_registration"]
+    thief = HeldCredential(held.sd_jwt, generate_private_key("ES256"))
+    vp = _vp(request, chosen, replace={"resident_registration": thief})
+    assert_refused(client, youth_backend, request_id, respond(request, vp, client), "kb_signature_invalid")
+
+
+def test_disclosure_the_issuer_never_signed(client, youth_backend, youth_case) -> None:
+    request_id, request, chosen = youth_case
+    held, names = chosen["resident_registration"]
+    fake = b64url(json.dumps(["c2FsdHNhbHRzYWx0c2FsdA", "is_household_head", True]).encode())
+    tampered = HeldCredential(held.sd_jwt + fake + "~", held.holder)
+    vp = _vp(request, chosen, replace={"resident_registration": tampered})
+    # The holder's wallet presents the extra disclosure; its KB-JWT even covers it.
+    vp["resident_registration"] = [
+        present(tampered, [*names, "is_household_head"], aud=request.client_id, nonce=request.claims["nonce"])
+    ]
+    assert_refused(client, youth_backend, request_id, respond(request, vp, client), "unreferenced_disclosure")
+
+
+def test_claim_the_query_needs_is_missing(client, youth_backend, youth_case) -> None:
+    request_id, request, chosen = youth_case
+    held, names = chosen["resident_registration"]
+    vp = _vp(request, chosen)
+    vp["resident_registration"] = [
+        present(held, [n for n in names if n != "birth_date"], aud=request.client_id, nonce=request.claims["nonce"])
+    ]
+    response = respond(request, vp, client)
+    assert_refused(client, youth_backend, request_id, response, "presentation_does_not_match_query")
+
+
+def test_a_missing_credential_is_refused(client, youth_backend, youth_case) -> None:
+    request_id, request, chosen = youth_case
+    vp = _vp(request, chosen)
+    del vp["welfare_status"]
+    response = respond(request, vp, client)
+    assert_refused(client, youth_backend, request_id, response, "presentation_does_not_match_query")
+
+
+def test_extra_credential_not_asked_for(client, youth_backend, youth_case, credentials) -> None:
+    request_id, request, chosen = youth_case
+    lease = credentials.issue("lease", {"monthly_rent": 500000, "lessee_is_holder": True})
+    vp = _vp(request, chosen)
+    vp["lease"] = [present(lease, ["monthly_rent"], aud=request.client_id, nonce=request.claims["nonce"])]
+    assert_refused(client, youth_backend, request_id, respond(request, vp, client), "unrequested_credential")
+
+
+def test_response_to_an_expired_request(client, youth_backend, youth_case, platform) -> None:
+    request_id, request, chosen = youth_case
+    with Session(platform.engine) as session:
+        row = session.get(PresentationRequest, request_id)
+        row.expires_at = int(time.time()) - 1
+        session.add(row)
+        session.commit()
+    assert_refused(client, youth_backend, request_id, respond(request, _vp(request, chosen), client), "request_expired")
+
+
+@pytest.mark.parametrize(
+    ("form", "reason"),
+    [
+        ({"vp_token": "not json"}, "malformed_vp_token"),
+        ({"vp_token": "[]"}, "malformed_vp_token"),
+        ({"vp_token": json.dumps({"resident_registration": "x"})}, "malformed_vp_token"),
+        ({}, "missing_vp_token"),
+    ],
+)
+def test_malformed_responses(client, youth_backend, youth_case, form, reason) -> None:
+    request_id, request, _ = youth_case
+    response = client.post(request.claims["response_uri"], data={"state": request.claims["state"], **form})
+    assert_refused(client, youth_backend, request_id, response, reason)
+
+
+def test_no_500_on_garbage_presentations(client, youth_backend, youth_case) -> None:
+    request_id, request, chosen = youth_case
+    vp = {query_id: ["~~~not an sd-jwt~"] for query_id in chosen}
+    response = respond(request, vp, client)
+    assert response.status_code == 400
+    assert result_of(client, youth_backend, request_id)["eligible"] is False
+
+
+def test_unused_helpers_keep_their_meaning() -> None:
+    assert hashlib.sha256(b"").hexdigest().startswith("e3b0")
+    assert sd_jwt_vc.SD_JWT_VC_TYP == "dc+sd-jwt"
+
+
+def test_replayed_response_is_refused_and_the_decision_stands(client, youth_backend, youth_case) -> None:
+    request_id, request, chosen = youth_case
+    vp = _vp(request, chosen)
+    assert respond(request, vp, client).status_code == 200
+    refused(respond(request, vp, client), "request_already_answered")
+    result = result_of(client, youth_backend, request_id)
+    assert result["status"] == "answered" and result["eligible"] is True
+
+
+def test_the_same_presentation_is_not_accepted_for_another_request(client, youth_backend, youth_case, check) -> None:
+    _, request, chosen = youth_case
+    vp = _vp(request, chosen)
+    assert respond(request, vp, client).status_code == 200
+    other_id, other = check()
+    response = client.post(
+        other.claims["response_uri"], data={"vp_token": json.dumps(vp), "state": other.claims["state"]}
+    )
+    assert_refused(client, youth_backend, other_id, response, "kb_wrong_nonce")
+
+
+def _wallet_grant(platform, request_id: str, verifier: str = "verifier:seoul-youth") -> tuple:
+    """What the citizen's own wallet does before posting: record, grant and link the consent."""
+    import datetime as dt
+
+    from consent.presentations import link_presentation
+    from consent.schemas import ConsentRecordIn
+    from seoul_wallet.app import consent_ledger
+
+    ledger = consent_ledger(platform)
+    now = dt.datetime.now(dt.UTC)
+    record = ConsentRecordIn.model_validate(
+        {
+            "citizen": "citizen:p-0001-abcd",
+            "recipient": verifier,
+            "controller": {"id": "seoul-youth", "name_ko": "서울시 청년사업담당관", "name_en": "Seoul Youth"},
+            "service": {"id": "seoul_youth_allowance", "name_ko": "서울 청년수당", "name_en": "Seoul Youth Allowance"},
+            "purpose": {"code": "ServiceAccessDetermination", "text_ko": "자격 확인", "text_en": "eligibility"},
+            "legal_basis": {"type": "consent"},
+            "data_items": [["resident_registration", "birth_date"]],
+            "disclosure": "predicate_only",
+            "retention_days": 0,
+            "validity": {"start": now.isoformat(), "end": (now + dt.timedelta(days=1)).isoformat()},
+            "frequency": {"kind": "one_time"},
+            "notice": {"sha256": "0" * 64, "version": "2026.1"},
+            "method": "wallet_app",
+            "actor": {"role": "citizen"},
+            "language": "ko",
+        }
+    )
+    record_id = ledger.request(record)
+    ledger.grant(record_id)
+    link_presentation(ledger, record_id, verifier, request_id)
+    return ledger, record_id
+
+
+def test_wallet_recorded_grant_is_used(client, youth_backend, youth_case, platform) -> None:
+    request_id, request, chosen = youth_case
+    _, record_id = _wallet_grant(platform, request_id)
+    assert respond(request, _vp(request, chosen), client).status_code == 200
+    assert result_of(client, youth_backend, request_id)["consent_record_id"] == record_id
+
+
+def test_consent_withdrawn_between_grant_and_presentation(client, youth_backend, youth_case, platform) -> None:
+    request_id, request, chosen = youth_case
+    ledger, record_id = _wallet_grant(platform, request_id)
+    ledger.withdraw(record_id, "citizen:p-0001-abcd")
+    response = respond(request, _vp(request, chosen), client)
+    assert_refused(client, youth_backend, request_id, response, "consent_withdrawn")
+
+
+def test_verifier_recorded_grant_is_in_the_ledger(client, youth_backend, youth_case, platform) -> None:
+    from tests.verifiers.conftest import bearer_for
+
+    request_id, request, chosen = youth_case
+    assert respond(request, _vp(request, chosen), client).status_code == 200
+    record_id = result_of(client, youth_backend, request_id)["consent_record_id"]
+    reader = bearer_for(client, platform, "verifier:seoul-youth", ["consent:verifier-read"])
+    consents = client.get("/consent/granted", headers=reader).json()["consents"]
+    mine = next(c for c in consents if c["id"] == record_id)
+    assert mine["state"] == "used_up"
+    assert ["resident_registration", "birth_date"] in mine["record"]["data_items"]
+    assert ["resident_registration", "nationality_status"] not in mine["record"]["data_items"]
+    assert mine["record"]["disclosure"] == "predicate_only"
+    holder = chosen["resident_registration"][0].payload["cnf"]["jwk"]
+    assert mine["record"]["citizen"] == "citizen:hk-" + thumbprint(holder)
+
+
+def test_values_reach_the_backend_only_where_the_policy_declares_them(
+    client, housing_backend, credentials, check
+) -> None:
+    wallet = credentials.wallet(
+        {
+            "resident_registration": {
+                "birth_date": "1998-02-03",
+                "nationality_status": "citizen",
+                "resident_sido": "11",
+                "registered_household_size": 1,
+                "as_of": "2026-11-01",
+            },
+            "household_property": {"household_scope": "own", "owns_housing": False, "property_value": 1000000},
+            "household_income": {
+                "income_basis": "nhis_premium",
+                "household_scope": "own",
+                "household_size": 1,
+                "income_pct_median": 90,
+                "median_year": 2026,
+                "assessed_month": "2026-10",
+            },
+            "lease": {"monthly_rent": 550000, "lessee_is_holder": True, "deposit": 10000000},
+        }
+    )
+    request_id, request = check("seoul_youth_rent", headers=housing_backend)
+    assert answer(request, wallet, client).status_code == 200
+    result = result_of(client, housing_backend, request_id)
+    assert result["eligible"] is True
+    assert result["values"] == {"lease.monthly_rent": 550000}
+    decision = jws.read_unverified(result["decision"])[1]
+    assert decision["values"] == {"lease.monthly_rent": 550000}
+    assert "1998-02-03" not in json.dumps(result)

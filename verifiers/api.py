@@ -1,0 +1,325 @@
+"""HTTP for the verifier party: OpenID4VP request objects and the direct_post response endpoint for
+wallets; authenticated request creation and results for service backends; admin registration."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+import segno
+from fastapi import APIRouter, Depends, Request, Response
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
+
+from auth.clients import register_client
+from auth.tokens import AccessToken
+from verifiers.callbacks import deliver_due, delivery_log
+from verifiers.service import REQUEST_OBJECT_TYP, VerifierError, VerifierService
+
+log = logging.getLogger("seoul_wallet.verifiers")
+
+SLUG_PATTERN = r"^[a-z0-9][a-z0-9-]{0,62}$"
+
+
+class LocalizedName(BaseModel):
+    ko: str = Field(min_length=1, max_length=200)
+    en: str = Field(min_length=1, max_length=200)
+
+
+class VerifierIn(BaseModel):
+    slug: str = Field(pattern=SLUG_PATTERN)
+    name: LocalizedName
+    services: list[str] = Field(min_length=1, max_length=50)
+    dns_name: str | None = Field(default=None, max_length=253, pattern=r"^[A-Za-z0-9.-]+$")
+    redirect_uri: str | None = Field(default=None, max_length=2000)
+
+
+class VerifierOut(BaseModel):
+    slug: str
+    name: LocalizedName
+    services: list[str]
+    client_id: str
+    response_uri: str
+    redirect_uri: str | None
+
+
+class VerifierRegistered(VerifierOut):
+    oauth_client_id: str
+    oauth_client_secret: str = Field(description="shown once; store it in the backend's secret store")
+
+
+class TrustedIssuerIn(BaseModel):
+    issuer: str = Field(min_length=8, max_length=300)
+    vcts: list[str] = Field(min_length=1, max_length=100)
+    name: str = Field(default="", max_length=200)
+
+
+class TrustedIssuerOut(BaseModel):
+    issuer: str
+    name: str
+    vcts: list[str]
+
+
+class RequestIn(BaseModel):
+    service_id: str = Field(min_length=1, max_length=100)
+    callback_url: str | None = Field(default=None, max_length=2000)
+
+
+class RequestCreated(BaseModel):
+    request_id: str
+    client_id: str
+    request_uri: str
+    link: str = Field(description="openid4vp:// link for a wallet, also as a QR code")
+    qr_svg: str
+    qr_png: str
+    result: str
+    expires_at: int
+
+
+class RequestResult(BaseModel):
+    request_id: str
+    service_id: str
+    status: str = Field(description="pending, answered, rejected or expired")
+    created_at: int
+    expires_at: int
+    eligible: bool | None = None
+    decision: str | None = Field(default=None, description="the signed decision JWT (eligibility-decision+jwt)")
+    consent_record_id: str | None = None
+    failure: dict[str, Any] | None = None
+    values: dict[str, Any] | None = Field(default=None, description="only the claims the policy declares it needs")
+
+
+def _verifier_of(token: AccessToken) -> str:
+    if not token.subject.startswith("verifier:"):
+        raise VerifierError("not_a_verifier", "this token does not act for a verifier", status=403)
+    return token.subject.removeprefix("verifier:")
+
+
+def _out(service: VerifierService, verifier: Any) -> dict[str, Any]:
+    import json
+
+    return {
+        "slug": verifier.slug,
+        "name": {"ko": verifier.name_ko, "en": verifier.name_en},
+        "services": json.loads(verifier.services),
+        "client_id": service.client_id(verifier),
+        "response_uri": service.response_uri(verifier),
+        "redirect_uri": verifier.redirect_uri,
+    }
+
+
+def _qr(link: str, kind: str) -> bytes:
+    buffer = io.BytesIO()
+    segno.make(link, error="m").save(buffer, kind=kind, scale=4, border=2)
+    return buffer.getvalue()
+
+
+def create_router(service: VerifierService, bearer: Any) -> APIRouter:
+    """The verifier party's routes. `bearer` is the platform's BearerAuth."""
+    router = APIRouter()
+    require_admin = Depends(bearer.require("verifiers:admin"))
+    require_requester = Depends(bearer.require("presentations:request"))
+    problem = {"content": {"application/problem+json": {}}}
+
+    @router.get(
+        "/verifiers/rp-ca.pem",
+        tags=["verifiers"],
+        summary="The relying-party CA certificate wallets trust for x509_san_dns client identifiers",
+        response_class=Response,
+        responses={200: {"content": {"application/x-pem-file": {}}}},
+    )
+    def rp_ca() -> Response:
+        return Response(service.ca.ca_pem(), media_type="application/x-pem-file")
+
+    @router.get("/verifiers/jwks.json", tags=["verifiers"], summary="Public keys that sign eligibility decisions")
+    def decisions_jwks() -> dict[str, Any]:
+        return service.public_jwk_of_decisions()
+
+    @router.post(
+        "/admin/verifiers",
+        tags=["admin API"],
+        status_code=201,
+        summary="Register a verifier: request-signing key, RP certificate, OAuth client (scope verifiers:admin)",
+        response_model=VerifierRegistered,
+        responses={409: problem, 422: problem},
+    )
+    def register(body: VerifierIn, _: AccessToken = require_admin) -> dict[str, Any]:
+        verifier = service.register(
+            body.slug, body.name.ko, body.name.en, body.services, body.dns_name, body.redirect_uri
+        )
+        client = register_client(
+            service.engine, f"verifier:{verifier.slug}", ["presentations:request"], name=verifier.name_en
+        )
+        return {
+            **_out(service, verifier),
+            "oauth_client_id": client.client_id,
+            "oauth_client_secret": client.client_secret,
+        }
+
+    @router.get("/admin/verifiers", tags=["admin API"], summary="Every verifier", response_model=list[VerifierOut])
+    def list_verifiers(_: AccessToken = require_admin) -> list[dict[str, Any]]:
+        return [_out(service, v) for v in service.list()]
+
+    @router.get(
+        "/admin/trusted-issuers",
+        tags=["admin API"],
+        summary="The trusted-issuer registry",
+        response_model=list[TrustedIssuerOut],
+    )
+    def list_trusted(_: AccessToken = require_admin) -> list[dict[str, Any]]:
+        return [{"issuer": i.issuer, "name": i.name, "vcts": list(i.vcts)} for i in service.registry.trusted().values()]
+
+    @router.post(
+        "/admin/trusted-issuers",
+        tags=["admin API"],
+        summary="Trust an issuer for credential types (vct values)",
+        response_model=TrustedIssuerOut,
+    )
+    def trust(body: TrustedIssuerIn, _: AccessToken = require_admin) -> dict[str, Any]:
+        if not body.issuer.startswith("https://") and not service.settings.development:
+            raise VerifierError("unsafe_url", "issuer identifiers are https URLs", status=422)
+        info = service.registry.trust(body.issuer, body.vcts, body.name)
+        return {"issuer": info.issuer, "name": info.name, "vcts": list(info.vcts)}
+
+    @router.post(
+        "/verifiers/requests",
+        tags=["verifiers"],
+        status_code=201,
+        summary="Start an eligibility check: an OpenID4VP request for a service (scope presentations:request)",
+        response_model=RequestCreated,
+        responses={403: problem, 404: problem, 422: problem},
+    )
+    def create_request(body: RequestIn, token: AccessToken = require_requester) -> dict[str, Any]:
+        created = service.create_request(_verifier_of(token), body.service_id, body.callback_url)
+        base = f"{service.base_url}/verifiers/requests/{created.request_id}"
+        return {
+            "request_id": created.request_id,
+            "client_id": created.client_id,
+            "request_uri": created.request_uri,
+            "link": created.link,
+            "qr_svg": f"{base}/qr.svg",
+            "qr_png": f"{base}/qr.png",
+            "result": base,
+            "expires_at": created.expires_at,
+        }
+
+    @router.get(
+        "/verifiers/requests/{request_id}",
+        tags=["verifiers"],
+        summary="The result of a check: status and signed decision (only the verifier that made it)",
+        response_model=RequestResult,
+        response_model_exclude_none=True,
+        responses={404: problem},
+    )
+    def get_result(request_id: str, token: AccessToken = require_requester) -> dict[str, Any]:
+        return service.result(_verifier_of(token), request_id)
+
+    @router.get(
+        "/verifiers/requests/{request_id}/callbacks",
+        tags=["verifiers"],
+        summary="The callback delivery log of a check",
+        responses={404: problem},
+    )
+    def get_callbacks(request_id: str, token: AccessToken = require_requester) -> list[dict[str, Any]]:
+        service.result(_verifier_of(token), request_id)  # 404 unless it is this verifier's request
+        return delivery_log(service, request_id)
+
+    def _qr_route(kind: str, media_type: str) -> Callable[..., Response]:
+        def qr(request_id: str, token: AccessToken = require_requester) -> Response:
+            slug = _verifier_of(token)
+            result = service.result(slug, request_id)
+            verifier = service.get(slug)
+            request_uri = f"{service.base_url}/verifiers/{slug}/requests/{result['request_id']}/object"
+            from urllib.parse import quote
+
+            link = (
+                f"openid4vp://?client_id={quote(service.client_id(verifier), safe='')}"
+                f"&request_uri={quote(request_uri, safe='')}"
+            )
+            return Response(_qr(link, kind), media_type=media_type)
+
+        return qr
+
+    for kind, media_type in (("svg", "image/svg+xml"), ("png", "image/png")):
+        router.add_api_route(
+            f"/verifiers/requests/{{request_id}}/qr.{kind}",
+            _qr_route(kind, media_type),
+            methods=["GET"],
+            tags=["verifiers"],
+            summary=f"QR code ({kind.upper()}) of the openid4vp:// link",
+            response_class=Response,
+            responses={200: {"content": {media_type: {}}}, 404: problem},
+        )
+
+    @router.get(
+        "/verifiers/{slug}/requests/{request_id}/object",
+        tags=["OpenID4VP"],
+        summary="The signed request object (request_uri), application/oauth-authz-req+jwt",
+        response_class=Response,
+        responses={200: {"content": {"application/oauth-authz-req+jwt": {}}}, 404: problem, 410: problem},
+    )
+    def request_object(slug: str, request_id: str) -> Response:
+        return Response(
+            service.request_object(slug, request_id),
+            media_type=f"application/{REQUEST_OBJECT_TYP}",
+            headers={"Cache-Control": "no-store"},
+        )
+
+    @router.post(
+        "/verifiers/{slug}/response",
+        tags=["OpenID4VP"],
+        summary="Response endpoint (response_mode direct_post): vp_token and state",
+        responses={
+            200: {"description": "Accepted; the backend gets the decision", "content": {"application/json": {}}},
+            400: {"description": "OAuth error response", "content": {"application/json": {}}},
+        },
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/x-www-form-urlencoded": {
+                        "schema": {
+                            "type": "object",
+                            "required": ["vp_token", "state"],
+                            "properties": {"vp_token": {"type": "string"}, "state": {"type": "string"}},
+                        }
+                    }
+                },
+            }
+        },
+    )
+    async def response_endpoint(slug: str, request: Request) -> JSONResponse:
+        form = await request.form()
+        vp_token, state = form.get("vp_token"), form.get("state")
+        try:
+            outcome = await run_in_threadpool(
+                service.handle_response,
+                slug,
+                vp_token if isinstance(vp_token, str) else None,
+                state if isinstance(state, str) else None,
+            )
+        except VerifierError as exc:
+            return JSONResponse(
+                {"error": exc.error, "error_description": f"{exc.reason}: {exc.detail}"},
+                status_code=exc.status if exc.status >= 500 else 400,
+                headers={"Cache-Control": "no-store"},
+            )
+        body = {"redirect_uri": outcome.redirect_uri} if outcome.redirect_uri else {}
+        return JSONResponse(body, headers={"Cache-Control": "no-store"})
+
+    return router
+
+
+async def run_callback_worker(service: VerifierService, http: httpx.Client, interval: float = 1.0) -> None:
+    """Deliver due callbacks until cancelled (started by the app's lifespan)."""
+    while True:
+        try:
+            await run_in_threadpool(deliver_due, service, http)
+        except Exception:  # a bad row must not stop deliveries; it is logged and retried
+            log.exception("callback worker error")
+        await asyncio.sleep(interval)

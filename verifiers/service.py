@@ -1,0 +1,588 @@
+"""The verifier party's domain logic: registering verifiers, creating OpenID4VP requests, checking
+responses completely, and signing decisions. No HTTP here; api.py maps errors to responses."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import hashlib
+import json
+import logging
+import secrets
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote, urlsplit
+from zoneinfo import ZoneInfo
+
+import rfc8785
+from cryptography.hazmat.primitives import serialization
+from sqlalchemy import update
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, select
+
+from catalog import CredentialType, Service
+from keys import jws
+from keys.datakeys import DataKeyStore
+from keys.jwk import load_public_jwk, thumbprint
+from keys.keyring import KeyRing
+from vc import sd_jwt, sd_jwt_vc
+from vc.dcql import DCQLError, check_presentation, parse_query
+from vc.sd_jwt import VerifiedSDJWT
+from vc.status_list import status_reference
+from verifiers.consent_gateway import ConsentGateway, ConsentRefused, ConsentUnavailable, PresentationGrant
+from verifiers.dcql_from_policy import derive_dcql
+from verifiers.models import AcceptedPresentation, CallbackDelivery, PresentationRequest, Verifier
+from verifiers.policies import Evaluation, HeldCredential, Policy, evaluate
+from verifiers.rp_ca import RelyingPartyCA
+from verifiers.status_check import StatusCheckFailed, StatusListClient
+from verifiers.trusted_issuers import IssuerKeysUnavailable, IssuerNotTrusted, TrustedIssuerRegistry
+from verifiers.urls import UnsafeURL, check_client_url
+
+log = logging.getLogger("seoul_wallet.verifiers")
+
+DECISIONS_OWNER = "verifiers"  # the verifier platform key that signs decisions
+REQUEST_OBJECT_TYP = "oauth-authz-req+jwt"
+DECISION_TYP = "eligibility-decision+jwt"
+SEOUL = ZoneInfo("Asia/Seoul")
+ALGORITHMS = ["ES256", "EdDSA"]
+VP_FORMAT_ALGORITHMS = {"sd-jwt_alg_values": ALGORITHMS, "kb-jwt_alg_values": ALGORITHMS}
+
+
+def verifier_owner(slug: str) -> str:
+    return f"verifier:{slug}"
+
+
+class VerifierError(Exception):
+    """A refused operation. `reason` is logged and recorded; `error` is the protocol's error code."""
+
+    def __init__(self, reason: str, detail: str, *, status: int = 400, error: str = "invalid_request") -> None:
+        super().__init__(detail)
+        self.reason, self.detail, self.status, self.error = reason, detail, status, error
+
+
+@dataclass(frozen=True, slots=True)
+class VerifierSettings:
+    public_url: str
+    development: bool
+    request_ttl: int = 300
+    kb_max_age: int = 300
+    clock_skew: int = 60
+    vp_token_retention: int = 0  # seconds; 0 = the vp_token is dropped as soon as the decision is made
+
+
+@dataclass(frozen=True, slots=True)
+class CreatedRequest:
+    request_id: str
+    client_id: str
+    request_uri: str
+    link: str
+    expires_at: int
+
+
+@dataclass(frozen=True, slots=True)
+class ResponseOutcome:
+    request_id: str
+    redirect_uri: str | None
+
+
+class VerifierService:
+    def __init__(
+        self,
+        *,
+        engine: Engine,
+        keyring: KeyRing,
+        data_keys: DataKeyStore,
+        registry: TrustedIssuerRegistry,
+        status_lists: StatusListClient,
+        ca: RelyingPartyCA,
+        consent: ConsentGateway,
+        policies: Mapping[str, Policy],
+        services: Mapping[str, Service],
+        types: Mapping[str, CredentialType],
+        settings: VerifierSettings,
+    ) -> None:
+        self.engine = engine
+        self.keyring = keyring
+        self.data_keys = data_keys
+        self.registry = registry
+        self.status_lists = status_lists
+        self.ca = ca
+        self.consent = consent
+        self.policies = policies
+        self.services = services
+        self.types = types
+        self.settings = settings
+        self._type_by_vct = {t.vct: t.id for t in types.values()}
+        self._queries = {service_id: derive_dcql(policy, types) for service_id, policy in policies.items()}
+        self.base_url = settings.public_url
+
+    # -- verifiers ----------------------------------------------------------------------------------
+
+    def default_dns_name(self) -> str:
+        return urlsplit(self.settings.public_url).hostname or "localhost"
+
+    def register(
+        self,
+        slug: str,
+        name_ko: str,
+        name_en: str,
+        services: list[str],
+        dns_name: str | None = None,
+        redirect_uri: str | None = None,
+    ) -> Verifier:
+        """Register a verifier: its request-signing key, certified by the RP CA for its DNS name."""
+        unknown = [s for s in services if s not in self.policies]
+        if unknown:
+            raise VerifierError("unknown_service", f"unknown services: {', '.join(unknown)}", status=422)
+        if redirect_uri is not None:
+            try:
+                redirect_uri = check_client_url(redirect_uri, development=self.settings.development, resolve=False)
+            except UnsafeURL as exc:
+                raise VerifierError("unsafe_url", f"redirect_uri: {exc}", status=422) from None
+        dns_name = (dns_name or self.default_dns_name()).lower().rstrip(".")
+        with Session(self.engine, expire_on_commit=False) as session:
+            if session.get(Verifier, slug) is not None:
+                raise VerifierError("verifier_exists", f"verifier {slug!r} is already registered", status=409)
+            verifier = Verifier(
+                slug=slug,
+                name_ko=name_ko,
+                name_en=name_en,
+                services=json.dumps(sorted(set(services))),
+                dns_name=dns_name,
+                redirect_uri=redirect_uri,
+                created_at=int(time.time()),
+            )
+            session.add(verifier)
+            try:
+                session.commit()
+            except IntegrityError:
+                raise VerifierError("verifier_exists", f"verifier {slug!r} is already registered", status=409) from None
+            session.refresh(verifier)
+        self.certify(verifier)
+        return verifier
+
+    def certify(self, verifier: Verifier) -> None:
+        """(Re)issue the verifier's certificate for its current request-signing key."""
+        key = self.keyring.active_key(verifier_owner(verifier.slug))
+        self.ca.certify(verifier.slug, verifier.dns_name, verifier.name_en, key.private_key.public_key())
+
+    def get(self, slug: str) -> Verifier:
+        with Session(self.engine, expire_on_commit=False) as session:
+            verifier = session.get(Verifier, slug)
+        if verifier is None:
+            raise VerifierError("unknown_verifier", f"no verifier {slug!r}", status=404)
+        return verifier
+
+    def list(self) -> list[Verifier]:
+        with Session(self.engine, expire_on_commit=False) as session:
+            return list(session.exec(select(Verifier).order_by(Verifier.slug)))
+
+    def client_id(self, verifier: Verifier) -> str:
+        return f"x509_san_dns:{verifier.dns_name}"
+
+    def response_uri(self, verifier: Verifier) -> str:
+        # x509_san_dns: the response URI's host must be the certified DNS name (OpenID4VP 1.0 §5.9.3).
+        base = urlsplit(self.settings.public_url)
+        port = f":{base.port}" if base.port else ""
+        return f"{base.scheme}://{verifier.dns_name}{port}/verifiers/{verifier.slug}/response"
+
+    # -- requests -----------------------------------------------------------------------------------
+
+    def create_request(self, slug: str, service_id: str, callback_url: str | None = None) -> CreatedRequest:
+        verifier = self.get(slug)
+        if service_id not in json.loads(verifier.services):
+            raise VerifierError(
+                "service_not_operated", f"verifier {slug!r} does not operate service {service_id!r}", status=403
+            )
+        if callback_url is not None:
+            try:
+                callback_url = check_client_url(callback_url, development=self.settings.development)
+            except UnsafeURL as exc:
+                raise VerifierError("unsafe_url", f"callback_url: {exc}", status=422) from None
+        now = int(time.time())
+        request = PresentationRequest(
+            id=secrets.token_urlsafe(16),
+            verifier=slug,
+            service_id=service_id,
+            policy_version=self.policies[service_id].version,
+            client_id=self.client_id(verifier),
+            nonce=secrets.token_urlsafe(24),
+            state=secrets.token_urlsafe(24),
+            dcql_query=json.dumps(self._queries[service_id], ensure_ascii=False),
+            created_at=now,
+            expires_at=now + self.settings.request_ttl,
+            callback_url=callback_url,
+        )
+        with Session(self.engine, expire_on_commit=False) as session:
+            session.add(request)
+            session.commit()
+        request_uri = f"{self.base_url}/verifiers/{slug}/requests/{request.id}/object"
+        link = f"openid4vp://?client_id={quote(request.client_id, safe='')}&request_uri={quote(request_uri, safe='')}"
+        return CreatedRequest(request.id, request.client_id, request_uri, link, request.expires_at)
+
+    def _request(self, session: Session, slug: str, request_id: str) -> PresentationRequest:
+        request = session.get(PresentationRequest, request_id)
+        if request is None or request.verifier != slug:
+            raise VerifierError("unknown_request", "no such request", status=404)
+        return request
+
+    def request_object(self, slug: str, request_id: str) -> str:
+        """The signed request object (JAR, `typ: oauth-authz-req+jwt`, x5c chain to the RP CA)."""
+        verifier = self.get(slug)
+        with Session(self.engine, expire_on_commit=False) as session:
+            request = self._request(session, slug, request_id)
+        if request.status != "pending" or time.time() >= request.expires_at:
+            raise VerifierError("request_not_pending", "the request has expired or was answered", status=410)
+        certificate = self.ca.latest_certificate(slug)
+        active = self.keyring.active_key(verifier_owner(slug))
+        if certificate is None or certificate.public_key() != active.private_key.public_key():
+            self.certify(verifier)  # the verifier key was rotated: certify the new one first
+            certificate = self.ca.latest_certificate(slug)
+        assert certificate is not None
+        x5c = [
+            base64.b64encode(cert.public_bytes(serialization.Encoding.DER)).decode()
+            for cert in (certificate, self.ca.ca_certificate())
+        ]
+        claims = self._request_claims(request, verifier)
+        return self.keyring.sign(verifier_owner(slug), claims, typ=REQUEST_OBJECT_TYP, headers={"x5c": x5c})
+
+    def _request_claims(self, request: PresentationRequest, verifier: Verifier) -> dict[str, Any]:
+        # Deterministic for a request (iat is its creation time), so the consent notice can name
+        # exactly what the wallet was shown by hashing these claims.
+        return {
+            "iss": request.client_id,
+            "aud": "https://self-issued.me/v2",
+            "client_id": request.client_id,
+            "response_type": "vp_token",
+            "response_mode": "direct_post",
+            "response_uri": self.response_uri(verifier),
+            "nonce": request.nonce,
+            "state": request.state,
+            "dcql_query": json.loads(request.dcql_query),
+            "client_metadata": {"vp_formats_supported": {"dc+sd-jwt": VP_FORMAT_ALGORITHMS}},
+            "iat": request.created_at,
+            "exp": request.expires_at,
+        }
+
+    # -- the response endpoint -----------------------------------------------------------------------
+
+    def handle_response(self, slug: str, vp_token_raw: str | None, state: str | None) -> ResponseOutcome:
+        """Check a direct_post response completely. Every refusal is recorded on the request and logged
+        with its reason; nothing is ever decided "eligible" unless every check passed."""
+        if not state:
+            raise VerifierError("missing_state", "state is required")
+        with Session(self.engine, expire_on_commit=False) as session:
+            request = session.exec(select(PresentationRequest).where(PresentationRequest.state == state)).first()
+        if request is None or request.verifier != slug:
+            raise VerifierError("unknown_state", "no request with this state")
+        now = int(time.time())
+        if request.status != "pending":
+            raise VerifierError("request_already_answered", "this request has already been answered")
+        if now >= request.expires_at:
+            raise self._refuse(request, VerifierError("request_expired", "the request has expired"))
+        try:
+            return self._accept(request, vp_token_raw, now)
+        except VerifierError as exc:
+            if exc.status >= 500:
+                # Our side failed (the ledger was unreachable): the wallet may retry the same response.
+                log.warning("presentation deferred", extra={"request_id": request.id, "reason": exc.reason})
+                raise
+            raise self._refuse(request, exc) from None
+
+    def _refuse(self, request: PresentationRequest, error: VerifierError) -> VerifierError:
+        log.warning(
+            "presentation refused",
+            extra={"request_id": request.id, "verifier": request.verifier, "reason": error.reason},
+        )
+        with Session(self.engine, expire_on_commit=False) as session:
+            # Only a pending request takes the refusal: a concurrent accepted answer is never overwritten.
+            session.execute(
+                update(PresentationRequest)
+                .where(PresentationRequest.id == request.id, PresentationRequest.status == "pending")
+                .values(
+                    status="rejected",
+                    answered_at=int(time.time()),
+                    failure_reason=error.reason,
+                    failure_detail=error.detail[:500],
+                    eligible=False,
+                )
+            )
+            session.commit()
+        self._schedule_callback(request)
+        return error
+
+    def _parse_vp_token(self, raw: str | None) -> dict[str, list[str]]:
+        if not raw:
+            raise VerifierError("missing_vp_token", "vp_token is required")
+        try:
+            token = json.loads(raw)
+        except ValueError:
+            raise VerifierError("malformed_vp_token", "vp_token must be a JSON object") from None
+        if not isinstance(token, dict) or not token:
+            raise VerifierError("malformed_vp_token", "vp_token must be a non-empty JSON object")
+        for key, value in token.items():
+            if not isinstance(value, list) or not value or not all(isinstance(p, str) for p in value):
+                raise VerifierError("malformed_vp_token", f"vp_token[{key!r}] must be an array of presentations")
+        return token
+
+    def _verify_credential(self, presentation: str, request: PresentationRequest, now: int) -> VerifiedSDJWT:
+        try:
+            result = sd_jwt_vc.verify_sd_jwt_vc(
+                presentation,
+                self.registry,
+                require_key_binding=True,
+                expected_aud=request.client_id,
+                expected_nonce=request.nonce,
+                now=now,
+                iat_skew=self.settings.clock_skew,
+                max_age=self.settings.kb_max_age,
+                algorithms=ALGORITHMS,
+            )
+        except sd_jwt.SDJWTError as exc:
+            cause = exc.__cause__
+            if isinstance(cause, IssuerNotTrusted | IssuerKeysUnavailable):
+                raise VerifierError(cause.reason, str(cause)) from None
+            raise VerifierError(exc.reason, str(exc)) from None
+        iss, vct = result.payload["iss"], result.payload["vct"]
+        if not self.registry.is_trusted_for(iss, vct):
+            raise VerifierError("issuer_not_trusted_for_vct", f"{iss} is not trusted to issue {vct}")
+        return result
+
+    def _check_status(self, result: VerifiedSDJWT) -> dict[str, Any]:
+        reference = status_reference(result.payload)
+        if reference is None:
+            raise VerifierError("status_missing", "the credential carries no status list reference")
+        index, uri = reference
+        iss = result.payload["iss"]
+
+        def status_key(header: dict[str, Any], payload: dict[str, Any]) -> Any:
+            kid = header.get("kid")
+            return self.registry.resolve(iss, kid if isinstance(kid, str) else None)
+
+        try:
+            check = self.status_lists.check(uri, index, status_key)
+        except StatusCheckFailed as exc:
+            raise VerifierError(exc.reason, str(exc)) from None
+        return {"iss": iss, "vct": result.payload["vct"], "status": "valid", "status_checked_at": check.list_fetched_at}
+
+    def _accept(self, request: PresentationRequest, vp_token_raw: str | None, now: int) -> ResponseOutcome:
+        vp_token = self._parse_vp_token(vp_token_raw)
+        query = parse_query(json.loads(request.dcql_query))
+        known = {c.id for c in query.credentials}
+        extra = sorted(set(vp_token) - known)
+        if extra:
+            raise VerifierError("unrequested_credential", f"vp_token holds credentials not asked for: {extra}")
+        verified: dict[str, list[VerifiedSDJWT]] = {}
+        kb_hashes: list[str] = []
+        evidence: list[dict[str, Any]] = []
+        for query_id, presentations in vp_token.items():
+            for presentation in presentations:
+                result = self._verify_credential(presentation, request, now)
+                evidence.append({"query_id": query_id, **self._check_status(result)})
+                verified.setdefault(query_id, []).append(result)
+                kb_hashes.append(hashlib.sha256(presentation.rsplit("~", 1)[1].encode()).hexdigest())
+        try:
+            check_presentation(query, verified)
+        except DCQLError as exc:
+            raise VerifierError("presentation_does_not_match_query", str(exc)) from None
+
+        held = []
+        for results in verified.values():
+            for result in results:
+                type_id = self._type_by_vct.get(result.payload["vct"])
+                if type_id is None:
+                    raise VerifierError("unknown_credential_type", f"no credential type {result.payload['vct']}")
+                held.append(HeldCredential(type_id, result.claims))
+        policy = self.policies[request.service_id]
+        evaluation = evaluate(policy, held, dt.datetime.fromtimestamp(now, SEOUL).date())
+        values = self._needed_values(policy, verified)
+
+        first = next(iter(verified.values()))[0]
+        holder = "holder-key:" + thumbprint(first.payload["cnf"]["jwk"])
+        service = self.services[request.service_id]
+        verifier = self.get(request.verifier)
+        requested = {(h.type_id, claim) for h in held for claim in h.claims}
+        read = {(c.credential, c.claim) for c in policy.conditions()} | {
+            (c.credential, name) for c in policy.conditions() for name, _ in c.where
+        }
+        notice = hashlib.sha256(rfc8785.dumps(self._request_claims(request, verifier))).hexdigest()
+        grant = PresentationGrant(
+            request_id=request.id,
+            verifier=request.verifier,
+            verifier_name_ko=verifier.name_ko,
+            verifier_name_en=verifier.name_en,
+            client_id=request.client_id,
+            service_id=request.service_id,
+            service_name_ko=service.name["ko"],
+            service_name_en=service.name["en"],
+            purpose=service.purpose,
+            # The data items are what the verifier reads: presented claims its policy uses.
+            data_items=tuple(sorted(requested & read)),
+            values_shared=bool(values),
+            retention_days=0 if not values else 365,
+            holder=holder,
+            evidence_sha256=hashlib.sha256("".join(sorted(kb_hashes)).encode()).hexdigest(),
+            notice_sha256=notice,
+            notice_version=policy.version,
+        )
+        try:
+            record = self.consent.record_presentation_grant(grant)
+        except ConsentRefused as exc:
+            raise VerifierError(exc.reason, str(exc)) from None
+        except ConsentUnavailable as exc:
+            raise VerifierError("consent_unavailable", str(exc), status=503, error="temporarily_unavailable") from None
+
+        decision = self._sign_decision(request, evaluation, evidence, record.record_id, record.receipt, values)
+        with Session(self.engine, expire_on_commit=False) as session:
+            for kb_hash in kb_hashes:
+                session.add(AcceptedPresentation(kb_jwt_hash=kb_hash, request_id=request.id, accepted_at=now))
+            changes: dict[str, Any] = {
+                "status": "answered",
+                "answered_at": now,
+                "decision": decision,
+                "eligible": evaluation.eligible,
+                "consent_record_id": record.record_id,
+            }
+            if values:
+                owner = verifier_owner(request.verifier)
+                changes["values_encrypted"] = self.data_keys.encrypt(owner, request.id, json.dumps(values).encode())
+            if self.settings.vp_token_retention > 0:
+                owner = verifier_owner(request.verifier)
+                changes["vp_token_encrypted"] = self.data_keys.encrypt(
+                    owner, f"{request.id}/vp_token", (vp_token_raw or "").encode()
+                )
+                changes["vp_token_purge_at"] = now + self.settings.vp_token_retention
+            updated = session.execute(
+                update(PresentationRequest)
+                .where(PresentationRequest.id == request.id, PresentationRequest.status == "pending")
+                .values(**changes)
+            )
+            if updated.rowcount != 1:  # type: ignore[attr-defined]
+                session.rollback()
+                raise VerifierError("request_already_answered", "this request has already been answered")
+            try:
+                session.commit()
+            except IntegrityError:
+                session.rollback()
+                raise VerifierError("presentation_replayed", "this presentation was already accepted") from None
+        log.info(
+            "presentation accepted",
+            extra={"request_id": request.id, "verifier": request.verifier, "eligible": evaluation.eligible},
+        )
+        self._schedule_callback(request)
+        redirect = f"{verifier.redirect_uri}#response_code={request.id}" if verifier.redirect_uri else None
+        return ResponseOutcome(request_id=request.id, redirect_uri=redirect)
+
+    def _needed_values(self, policy: Policy, verified: Mapping[str, list[VerifiedSDJWT]]) -> dict[str, Any]:
+        """Claim values the service's policy declares it needs; nothing else leaves this function."""
+        values: dict[str, Any] = {}
+        for results in verified.values():
+            for result in results:
+                type_id = self._type_by_vct.get(result.payload["vct"])
+                for needed_type, claim in policy.needs_values:
+                    if needed_type == type_id and claim in result.claims:
+                        values[f"{type_id}.{claim}"] = result.claims[claim]
+        return values
+
+    def _sign_decision(
+        self,
+        request: PresentationRequest,
+        evaluation: Evaluation,
+        evidence: list[dict[str, Any]],
+        consent_record_id: str,
+        receipt: str,
+        values: dict[str, Any],
+    ) -> str:
+        now = int(time.time())
+        claims = {
+            "iss": f"{self.base_url}/verifiers",
+            "aud": request.client_id,
+            "jti": request.id,
+            "iat": now,
+            "request_id": request.id,
+            "verifier": request.verifier,
+            "service_id": request.service_id,
+            "policy": {"id": evaluation.policy_id, "version": evaluation.policy_version},
+            "reference_date": evaluation.reference_date.isoformat(),
+            "eligible": evaluation.eligible,
+            "outcome": evaluation.outcome.value,
+            "conditions": [
+                {
+                    "path": c.path,
+                    "credential": c.credential,
+                    "claim": c.claim,
+                    "op": c.op,
+                    "negated": c.negated,
+                    "outcome": c.outcome.value,
+                    **({"reason": c.reason} if c.reason else {}),
+                }
+                for c in evaluation.conditions
+            ],
+            "evidence": evidence,
+            "consent": {"record_id": consent_record_id, "receipt": receipt},
+        }
+        if values:
+            claims["values"] = values
+        return self.keyring.sign(DECISIONS_OWNER, claims, typ=DECISION_TYP)
+
+    # -- results ------------------------------------------------------------------------------------
+
+    def result(self, slug: str, request_id: str) -> dict[str, Any]:
+        """What the backend learns: status, the signed decision, and only the values it may have."""
+        with Session(self.engine, expire_on_commit=False) as session:
+            request = self._request(session, slug, request_id)
+        status = request.status
+        if status == "pending" and time.time() >= request.expires_at:
+            status = "expired"
+        out: dict[str, Any] = {
+            "request_id": request.id,
+            "service_id": request.service_id,
+            "status": status,
+            "created_at": request.created_at,
+            "expires_at": request.expires_at,
+        }
+        if request.status == "rejected":
+            out["eligible"] = False
+            out["failure"] = {"reason": request.failure_reason, "detail": request.failure_detail}
+        if request.decision is not None:
+            out["eligible"] = bool(request.eligible)
+            out["decision"] = request.decision
+            out["consent_record_id"] = request.consent_record_id
+        if request.values_encrypted is not None:
+            plain = self.data_keys.decrypt(verifier_owner(slug), request.id, request.values_encrypted)
+            out["values"] = json.loads(plain)
+        return out
+
+    def _schedule_callback(self, request: PresentationRequest) -> None:
+        if not request.callback_url:
+            return
+        now = int(time.time())
+        with Session(self.engine, expire_on_commit=False) as session:
+            session.add(
+                CallbackDelivery(request_id=request.id, url=request.callback_url, next_attempt_at=now, created_at=now)
+            )
+            session.commit()
+
+    def public_jwk_of_decisions(self) -> dict[str, Any]:
+        return self.keyring.jwks(DECISIONS_OWNER)
+
+    def holder_key_thumbprint(self, jwk: dict[str, Any]) -> str:
+        load_public_jwk(jwk)
+        return thumbprint(jwk)
+
+    def signed_callback_body(self, request_id: str) -> str:
+        """The callback body: a JWT by the decisions key over the request id and its result."""
+        with Session(self.engine, expire_on_commit=False) as session:
+            request = session.get(PresentationRequest, request_id)
+        assert request is not None
+        result = self.result(request.verifier, request_id)
+        result.pop("values", None)  # values are fetched with the backend's token, never pushed
+        claims = {"iss": f"{self.base_url}/verifiers", "aud": request.client_id, "iat": int(time.time()), **result}
+        return self.keyring.sign(DECISIONS_OWNER, claims, typ="eligibility-callback+jwt")
+
+    def verify_decision(self, token: str) -> dict[str, Any]:
+        """Check a decision JWT with the published decisions keys (for backends and tests)."""
+        return jws.verify(token, self.keyring.resolver(DECISIONS_OWNER), typ=DECISION_TYP).payload
