@@ -27,10 +27,10 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from jwcrypto.jwk import JWK
 from sd_jwt.verifier import SDJWTVerifier
 
+from bench.results import write_section
 from keys.jwk import generate_private_key, public_jwk, thumbprint
 from vc import sd_jwt, sd_jwt_vc
 
-RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 SECTION = "## vc — SD-JWT VC verification"
 TARGET_RAW, TARGET_REF = 0.70, 2.5
 
@@ -151,19 +151,7 @@ def main() -> None:
     report = "\n".join(lines)
     print(report)
     if not args.no_write:
-        write_section(report)
-
-
-def write_section(report: str) -> None:
-    """Replace (or append) only our section of bench/RESULTS.md; other sections belong to others."""
-    text = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n\n"
-    start = text.find(SECTION)
-    if start == -1:
-        text = text.rstrip("\n") + "\n\n" + report
-    else:
-        end = text.find("\n## ", start + len(SECTION))
-        text = text[:start] + report + ("\n" + text[end + 1 :] if end != -1 else "")
-    RESULTS.write_text(text.rstrip("\n") + "\n")
+        write_section(SECTION, report)
 
 
 if __name__ == "__main__":

@@ -16,7 +16,10 @@ from typing import Any
 
 import yaml
 
-CATALOG_FILE = Path(__file__).with_name("catalog") / "credential_types.yaml"
+import catalog
+
+# The project's catalog package holds the data; it imports nothing, so any party may read it.
+CATALOG_FILE = Path(catalog.__file__).with_name("credential_types.yaml")
 CLAIM_TYPES = frozenset({"string", "integer", "boolean", "date", "enum", "array"})
 # The catalog writes formats as human patterns; these are what they mean.
 _PATTERNS = {"YYYY-MM": re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")}

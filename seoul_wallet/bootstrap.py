@@ -11,7 +11,7 @@ from seoul_wallet.app import PLATFORM_OWNER, Platform, verifier_service
 from seoul_wallet.migrate import upgrade
 from verifiers.service import DECISIONS_OWNER, VerifierError
 
-DEMO_AGENCIES = Path(__file__).with_name("demo") / "agencies.yaml"
+DEMO_AGENCIES = Path(catalog.__file__).with_name("agencies.yaml")
 
 
 def prepare(platform: Platform) -> None:

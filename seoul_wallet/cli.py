@@ -12,6 +12,7 @@ from consent.cli import create_ledger_cli
 from issuers.cli import register as register_issuer_commands
 from keys.master import MasterKeyError
 from seoul_wallet.settings import Settings
+from verifiers.cli import register as register_verifier_commands
 
 app = typer.Typer(help="Seoul Wallet (서울지갑): citizen data wallet, issuers, verifiers and consent ledger.")
 db_app = typer.Typer(help="Database schema.")
@@ -53,6 +54,19 @@ def _issuer_context():
 
 
 register_issuer_commands(app, _issuer_context)
+
+
+def _verifier_service():
+    """The verifier service over a prepared database (migrated, demo verifiers seeded)."""
+    from seoul_wallet.app import verifier_service
+    from seoul_wallet.bootstrap import prepare
+
+    platform = _platform()
+    prepare(platform)
+    return verifier_service(platform)
+
+
+register_verifier_commands(app, _verifier_service)
 
 
 @app.command()

@@ -117,6 +117,7 @@ class VerifierService:
         self.settings = settings
         self._type_by_vct = {t.vct: t.id for t in types.values()}
         self._queries = {service_id: derive_dcql(policy, types) for service_id, policy in policies.items()}
+        self._parsed_queries = {service_id: parse_query(query) for service_id, query in self._queries.items()}
         self.base_url = settings.public_url
 
     # -- verifiers ----------------------------------------------------------------------------------
@@ -370,7 +371,12 @@ class VerifierService:
 
     def _accept(self, request: PresentationRequest, vp_token_raw: str | None, now: int) -> ResponseOutcome:
         vp_token = self._parse_vp_token(vp_token_raw)
-        query = parse_query(json.loads(request.dcql_query))
+        # The query a request was made with is the one derived from its policy version.
+        query = (
+            self._parsed_queries[request.service_id]
+            if request.policy_version == self.policies[request.service_id].version
+            else parse_query(json.loads(request.dcql_query))
+        )
         known = {c.id for c in query.credentials}
         extra = sorted(set(vp_token) - known)
         if extra:
@@ -555,6 +561,14 @@ class VerifierService:
             plain = self.data_keys.decrypt(verifier_owner(slug), request.id, request.values_encrypted)
             out["values"] = json.loads(plain)
         return out
+
+    def verifier_of_request(self, request_id: str) -> str:
+        """The verifier that made a request (for the operator's CLI)."""
+        with Session(self.engine, expire_on_commit=False) as session:
+            request = session.get(PresentationRequest, request_id)
+        if request is None:
+            raise VerifierError("unknown_request", "no such request", status=404)
+        return request.verifier
 
     def _schedule_callback(self, request: PresentationRequest) -> None:
         if not request.callback_url:

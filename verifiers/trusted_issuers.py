@@ -70,6 +70,8 @@ class TrustedIssuerRegistry:
         self._allow_http = allow_http
         self._lock = threading.Lock()
         self._keys: dict[str, tuple[float, dict[str, Any]]] = {}  # iss -> (fetched at, jwks)
+        # Imported keys by (iss, kid), valid as long as the JWKS they came from is the cached one.
+        self._imported: dict[tuple[str, str | None], tuple[float, PublicKey]] = {}
         self._trusted: tuple[float, dict[str, TrustedIssuerInfo]] | None = None
 
     # -- the registry ----------------------------------------------------------------------------
@@ -162,7 +164,14 @@ class TrustedIssuerRegistry:
         if iss not in self.trusted():
             raise IssuerNotTrusted(f"issuer {iss!r} is not in the trusted-issuer registry")
         try:
-            return key_from_jwks(self._jwks(iss), kid)
+            jwks = self._jwks(iss)
+            fetched_at = self._keys[iss][0]
+            imported = self._imported.get((iss, kid))
+            if imported is not None and imported[0] == fetched_at:
+                return imported[1]
+            key = key_from_jwks(jwks, kid)
+            self._imported[(iss, kid)] = (fetched_at, key)
+            return key
         except IssuerKeysUnavailable:
             raise
         except jws.UnknownKey:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import datetime as dt
+from zoneinfo import ZoneInfo
+
 import pytest
 from fastapi.testclient import TestClient
 
@@ -42,6 +45,15 @@ def housing_backend(client, platform) -> dict[str, str]:
 
 
 AGENCY_OF = {type_id: agency.slug for agency in catalog.demo_parties().agencies for type_id in agency.issues}
+
+
+def birth_date_for_age(years: int) -> str:
+    """A birth date that makes someone exactly `years` full years old today in Seoul (their birthday)."""
+    today = dt.datetime.now(ZoneInfo("Asia/Seoul")).date()
+    try:
+        return today.replace(year=today.year - years).isoformat()
+    except ValueError:  # 29 February: born on 1 March of that year
+        return dt.date(today.year - years, 3, 1).isoformat()
 
 
 def youth_claims(**overrides: dict | None) -> dict[str, dict]:

@@ -12,7 +12,7 @@ from sqlmodel import Session
 
 from keys import jws
 from keys.jwk import generate_private_key, public_jwk, thumbprint
-from tests.verifiers.conftest import youth_claims
+from tests.verifiers.conftest import birth_date_for_age, youth_claims
 from tests.verifiers.spec_vp_wallet import HeldCredential, answer, b64url, fetch_request, present, respond, select
 from vc import sd_jwt_vc
 from verifiers.models import PresentationRequest
@@ -71,7 +71,7 @@ def test_eligible_citizen_gets_a_signed_eligible_decision(client, youth_backend,
 
 
 def test_one_year_too_old_is_not_eligible_with_the_condition_named(client, youth_backend, credentials, check) -> None:
-    wallet = credentials.wallet(youth_claims(resident_registration={"birth_date": "1990-01-01"}))
+    wallet = credentials.wallet(youth_claims(resident_registration={"birth_date": birth_date_for_age(35)}))
     request_id, request = check()
     assert answer(request, wallet, client).status_code == 200
     result = result_of(client, youth_backend, request_id)

@@ -1,1 +1,0 @@
-"""Demo data for the embedded default: the catalog's demo agencies, seeded idempotently on start."""
