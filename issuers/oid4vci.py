@@ -263,6 +263,9 @@ class OID4VCIIssuer:
 
             if not self.context.secrets.check_c_nonce(agency.slug, nonce, now):
                 raise OID4VCIError("invalid_nonce", "the nonce is unknown or expired")
+            # Sign first, write after: the write transaction below holds no CPU-heavy work, so
+            # workers wait for each other's database lock as briefly as possible.
+            credential, changes = self._sign(agency, offer, holder_jwk, now)
             # From here on, writes: all in this transaction, undone together on any failure. The
             # used-nonce row's primary key makes a replay fail, even from two workers at once.
             expires_at = int(nonce.partition(".")[0])
@@ -275,15 +278,23 @@ class OID4VCIIssuer:
                 raise OID4VCIError("invalid_nonce", "the nonce has already been used") from None
             if secrets.randbelow(200) == 0:  # spent nonces are swept now and then, not by a scheduler
                 session.execute(delete(IssuerNonce).where(IssuerNonce.expires_at < now))
-            credential = self._issue(session, agency, offer, holder_jwk, now)
+            result = session.execute(
+                update(Offer).where(Offer.id == offer.id, Offer.state == "token_issued").values(**changes)
+            )
+            if result.rowcount != 1:  # type: ignore[attr-defined]
+                session.rollback()
+                raise _invalid_token("the access token has already been used")
             session.commit()
         return {"credentials": [{"credential": credential}]}
 
-    def _issue(self, session: Session, agency: AgencyInfo, offer: Offer, holder_jwk: dict[str, Any], now: int) -> str:
+    def _sign(
+        self, agency: AgencyInfo, offer: Offer, holder_jwk: dict[str, Any], now: int
+    ) -> tuple[str, dict[str, Any]]:
+        """The SD-JWT VC for `offer`, and the offer's changes that record its issuance."""
         ctype = self.context.types[offer.credential_type]
         assert offer.claims_sealed is not None
         subject_claims = self.context.secrets.open_claims(offer.id, offer.claims_sealed)
-        allocation = self.context.status_lists.allocate(session.connection(), agency.slug)
+        allocation = self.context.status_lists.take(self.context.engine, agency.slug)
         expires = now + ctype.validity_days * 86400
         claims: dict[str, Any] = {
             "iss": self.context.issuer_id(agency.slug),
@@ -307,25 +318,18 @@ class OID4VCIIssuer:
             holder_jwk=holder_jwk,
             decoys=DECOYS,
         )
-        result = session.execute(
-            update(Offer)
-            .where(Offer.id == offer.id, Offer.state == "token_issued")
-            .values(
-                state="issued",
-                claims_sealed=None,  # the issuer keeps no copy of what it issued
-                access_token_hash=None,
-                issued_at=now,
-                credential_expires_at=expires,
-                status_list_id=allocation.list_id,
-                status_index=allocation.index,
-                status=0,
-                holder_jkt=thumbprint(holder_jwk),
-            )
-        )
-        if result.rowcount != 1:  # type: ignore[attr-defined]
-            session.rollback()
-            raise _invalid_token("the access token has already been used")
-        return credential
+        changes = {
+            "state": "issued",
+            "claims_sealed": None,  # the issuer keeps no copy of what it issued
+            "access_token_hash": None,
+            "issued_at": now,
+            "credential_expires_at": expires,
+            "status_list_id": allocation.list_id,
+            "status_index": allocation.index,
+            "status": 0,
+            "holder_jkt": thumbprint(holder_jwk),
+        }
+        return credential, changes
 
 
 __all__ = ["SD_JWT_VC_TYP", "OID4VCIError", "OID4VCIIssuer"]

@@ -14,7 +14,8 @@ import time
 from dataclasses import dataclass
 
 from sqlalchemy import update
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from issuers.models import StatusListRecord
@@ -26,6 +27,7 @@ LIST_BITS = 2  # VALID / INVALID / SUSPENDED need two bits
 LIST_SIZE = 1 << 17  # 131,072 entries: at least 100,000 per list, a power of two for the permutation
 _DOMAIN_BITS = 18  # the Feistel network runs on 18 bits (two 9-bit halves) and cycle-walks into 17
 _ROUNDS = 4
+RESERVE_BLOCK = 16  # indexes reserved per transaction by take()
 STATUS_TTL = 300  # seconds a relying party may cache a status list token
 STATUS_TOKEN_LIFETIME = 24 * 3600
 
@@ -62,13 +64,15 @@ class StatusLists:
         self._public_url = public_url
         # Signed token per list, reused until the list's version changes or the token ages.
         self._tokens: dict[str, tuple[int, int, str]] = {}
+        self._reserve: dict[str, list[Allocation]] = {}  # per agency, reserved indexes not yet used
         self._lock = threading.Lock()
 
     def uri(self, agency: str, list_id: str) -> str:
         return f"{self._public_url}/issuers/{agency}/status-lists/{list_id}"
 
-    def allocate(self, connection: Connection, agency: str) -> Allocation:
-        """Take the next index of the agency's open list (opening a new list when it is full)."""
+    def allocate(self, connection: Connection, agency: str, count: int = 1) -> list[Allocation]:
+        """Take the next `count` indexes of the agency's open list (fewer only as a list fills; a new
+        list opens when it is full), in the caller's transaction."""
         table = StatusListRecord.__table__
         for _ in range(3):
             current = connection.execute(
@@ -78,17 +82,19 @@ class StatusLists:
                 .limit(1)
             ).first()
             if current is not None:
-                # The conditional increment is atomic on SQLite and PostgreSQL alike: two workers
-                # never receive the same counter value.
-                result = connection.execute(
-                    update(table)
-                    .where(table.c.id == current.id, table.c.allocated < table.c.size)
-                    .values(allocated=table.c.allocated + 1)
-                    .returning(table.c.allocated)
-                ).first()
-                if result is not None:
-                    key = self._secrets.status_list_key(current.id)
-                    return Allocation(current.id, permuted_index(key, result.allocated - 1))
+                for wanted in dict.fromkeys((count, 1)):
+                    # The conditional increment is atomic on SQLite and PostgreSQL alike: two workers
+                    # never receive the same counter value.
+                    result = connection.execute(
+                        update(table)
+                        .where(table.c.id == current.id, table.c.allocated + wanted <= table.c.size)
+                        .values(allocated=table.c.allocated + wanted)
+                        .returning(table.c.allocated)
+                    ).first()
+                    if result is not None:
+                        key = self._secrets.status_list_key(current.id)
+                        first = result.allocated - wanted
+                        return [Allocation(current.id, permuted_index(key, n)) for n in range(first, result.allocated)]
             sequence = 1 if current is None else current.sequence + 1
             now = int(time.time())
             list_id = new_id()
@@ -107,6 +113,31 @@ class StatusLists:
                 )
             )
         raise RuntimeError("could not allocate a status list index")
+
+    def take(self, engine: Engine, agency: str) -> Allocation:
+        """One index for a credential about to be signed, from this process's reserve.
+
+        Indexes are reserved RESERVE_BLOCK at a time in a short transaction of their own, so the
+        credential endpoint signs without holding the database's write lock (on SQLite, a waiting
+        worker sleeps whole milliseconds). A reserved index that is never used is a gap: it stays
+        VALID and is referenced by nothing."""
+        with self._lock:
+            pool = self._reserve.setdefault(agency, [])
+            if pool:
+                return pool.pop()
+        for attempt in range(3):
+            try:
+                with engine.begin() as connection:
+                    reserved = self.allocate(connection, agency, RESERVE_BLOCK)
+                break
+            except IntegrityError:
+                # Another worker opened the agency's next list at the same moment: use theirs.
+                if attempt == 2:
+                    raise
+        with self._lock:
+            allocation, *rest = reserved
+            self._reserve.setdefault(agency, []).extend(reversed(rest))
+        return allocation
 
     @staticmethod
     def set_status(session: Session, list_id: str, index: int, status: int) -> None:
