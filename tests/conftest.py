@@ -168,3 +168,18 @@ def live_server(request: pytest.FixtureRequest, platform: Platform, tmp_path: Pa
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+def bearer_for(client: TestClient, platform: Platform, subject: str, scopes: list[str]) -> dict[str, str]:
+    """Headers with an access token for a new OAuth client acting for `subject`, obtained through the
+    real token endpoint (client credentials grant)."""
+    from auth.clients import register_client
+
+    creds = register_client(platform.engine, subject, scopes)
+    response = client.post(
+        "/oauth/token",
+        data={"grant_type": "client_credentials", "scope": " ".join(scopes)},
+        auth=(creds.client_id, creds.client_secret),
+    )
+    assert response.status_code == 200, response.text
+    return {"Authorization": f"Bearer {response.json()['access_token']}"}

@@ -7,12 +7,11 @@ import json
 from typing import Any
 
 import pytest
-from fastapi.testclient import TestClient
 from sqlalchemy import text
 
-from auth.clients import register_client
 from issuers.context import IssuerContext, build_context
 from keys.master import load_master_key
+from tests.conftest import bearer_for
 
 RESIDENT = {
     "birth_date": "2001-03-04",
@@ -35,17 +34,6 @@ ISSUER_TABLES = (
 def issuer_context(platform) -> IssuerContext:
     master = load_master_key(platform.settings.master_key, platform.settings.resolved_master_key_file)
     return build_context(platform.engine, platform.keyring, master, platform.settings.public_url)
-
-
-def bearer_for(client: TestClient, platform, subject: str, scopes: list[str]) -> dict[str, str]:
-    creds = register_client(platform.engine, subject, scopes)
-    response = client.post(
-        "/oauth/token",
-        data={"grant_type": "client_credentials", "scope": " ".join(scopes)},
-        auth=(creds.client_id, creds.client_secret),
-    )
-    assert response.status_code == 200, response.text
-    return {"Authorization": f"Bearer {response.json()['access_token']}"}
 
 
 @pytest.fixture

@@ -97,7 +97,7 @@ def test_agency_cannot_revoke_another_agencys_credential(client, mois, ssis, pla
 
 
 def test_revoke_needs_the_revoke_scope(client, platform) -> None:
-    from tests.issuers.conftest import bearer_for
+    from tests.conftest import bearer_for
 
     offer_only = bearer_for(client, platform, "agency:mois", ["credentials:offer"])
     offer_id, _ = issue(client, offer_only)

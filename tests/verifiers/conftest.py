@@ -6,23 +6,11 @@ import datetime as dt
 from zoneinfo import ZoneInfo
 
 import pytest
-from fastapi.testclient import TestClient
 
 import catalog
-from auth.clients import register_client
+from tests.conftest import bearer_for
 from tests.issuers.spec_wallet import receive
 from tests.verifiers.spec_vp_wallet import HeldCredential
-
-
-def bearer_for(client: TestClient, platform, subject: str, scopes: list[str]) -> dict[str, str]:
-    creds = register_client(platform.engine, subject, scopes)
-    response = client.post(
-        "/oauth/token",
-        data={"grant_type": "client_credentials", "scope": " ".join(scopes)},
-        auth=(creds.client_id, creds.client_secret),
-    )
-    assert response.status_code == 200, response.text
-    return {"Authorization": f"Bearer {response.json()['access_token']}"}
 
 
 @pytest.fixture

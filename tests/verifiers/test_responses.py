@@ -368,7 +368,7 @@ def test_consent_withdrawn_between_grant_and_presentation(client, youth_backend,
 
 
 def test_verifier_recorded_grant_is_in_the_ledger(client, youth_backend, youth_case, platform) -> None:
-    from tests.verifiers.conftest import bearer_for
+    from tests.conftest import bearer_for
 
     request_id, request, chosen = youth_case
     assert respond(request, _vp(request, chosen), client).status_code == 200
