@@ -186,6 +186,19 @@ def create_router(service: VerifierService, bearer: Any) -> APIRouter:
         info = service.registry.trust(body.issuer, body.vcts, body.name)
         return {"issuer": info.issuer, "name": info.name, "vcts": list(info.vcts)}
 
+    @router.delete(
+        "/admin/trusted-issuers",
+        tags=["admin API"],
+        status_code=204,
+        summary="Stop trusting an issuer: its credentials are refused from now on",
+        response_class=Response,
+        responses={404: problem},
+    )
+    def distrust(issuer: str, _: AccessToken = require_admin) -> Response:
+        if not service.registry.distrust(issuer):
+            raise VerifierError("issuer_not_trusted", f"{issuer} is not in the registry", status=404)
+        return Response(status_code=204)
+
     @router.post(
         "/verifiers/requests",
         tags=["verifiers"],

@@ -187,3 +187,25 @@ def test_decision_key_and_rp_ca_are_published(client) -> None:
     ca = x509.load_pem_x509_certificate(pem.content)
     assert ca.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
     assert json.dumps(client.get("/verifiers/jwks.json").json())
+
+
+def test_admin_manages_the_trusted_issuer_registry(client, verifier_admin) -> None:
+    issuer = "https://issuer.example/seoul"
+    added = client.post(
+        "/admin/trusted-issuers",
+        json={"issuer": issuer, "vcts": ["urn:seoul-wallet:vct:lease:1"], "name": "Example"},
+        headers=verifier_admin,
+    )
+    assert added.status_code == 200 and added.json()["vcts"] == ["urn:seoul-wallet:vct:lease:1"]
+    listed = client.get("/admin/trusted-issuers", headers=verifier_admin).json()
+    assert any(i["issuer"] == issuer for i in listed)
+    assert (
+        client.request(
+            "DELETE", "/admin/trusted-issuers", params={"issuer": issuer}, headers=verifier_admin
+        ).status_code
+        == 204
+    )
+    listed = client.get("/admin/trusted-issuers", headers=verifier_admin).json()
+    assert all(i["issuer"] != issuer for i in listed)
+    gone = client.request("DELETE", "/admin/trusted-issuers", params={"issuer": issuer}, headers=verifier_admin)
+    assert gone.status_code == 404
