@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/seoul-wallet serve --host 127.0.0.1 --port 8000
+	SEOUL_WALLET_DEVELOPMENT=true $(BIN)/seoul-wallet serve --host 127.0.0.1 --port 8000
 
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

@@ -42,6 +42,7 @@ def _env(data_dir: Path, master_key: str, public_url: str = "http://127.0.0.1:80
         "SEOUL_WALLET_DATA_DIR": str(data_dir),
         "SEOUL_WALLET_PUBLIC_URL": public_url,
         "SEOUL_WALLET_LOG_LEVEL": "WARNING",
+        "SEOUL_WALLET_DEVELOPMENT": "true",
         "PYTHONPATH": str(ROOT),  # the server imports exactly this tree
     }
 
@@ -57,7 +58,7 @@ def _context():
     platform = build_platform(settings)
     prepare(platform)
     return build_context(
-        platform.engine, platform.keyring, load_master_key(settings.master_key, None), settings.public_url
+        platform.engine, platform.keyring, load_master_key(settings.master_key_value, None), settings.public_url
     )
 
 

@@ -61,6 +61,7 @@ def _settings(data_dir: Path, public_url: str):
         data_dir=data_dir,
         master_key=b64url_encode(secrets.token_bytes(32)),
         public_url=public_url,
+        development=True,
         callback_worker=False,
     )
 
@@ -177,10 +178,11 @@ def over_http(count: int, concurrency: int) -> tuple[float, int]:
         env = {
             **os.environ,
             "SEOUL_WALLET_DATABASE_URL": settings.resolved_database_url,
-            "SEOUL_WALLET_MASTER_KEY": settings.master_key or "",
+            "SEOUL_WALLET_MASTER_KEY": settings.master_key_value or "",
             "SEOUL_WALLET_PUBLIC_URL": base,
             "SEOUL_WALLET_DATA_DIR": scratch,
             "SEOUL_WALLET_LOG_LEVEL": "WARNING",
+            "SEOUL_WALLET_DEVELOPMENT": "true",
             "PYTHONPATH": str(ROOT),
         }
         executable = Path(sys.executable).with_name("seoul-wallet")

@@ -145,12 +145,17 @@ def record_presentation_grant(
                 link = session.get(PresentationLink, (verifier_id, body.request_id))
                 assert link is not None
                 record_id = link.record_id
-        # The KB-JWT is the holder's signed act of consent to this request.
-        ledger.grant(record_id, actor="citizen")
     else:
         if link.evidence_sha256 != body.evidence_sha256:
             raise PresentationConsentRefused("consent_for_another_presentation", "this request has another grant")
         record_id = link.record_id
+    # The KB-JWT is the holder's signed act of consent to this request. Idempotent, so a retry (or a
+    # concurrent post of the same presentation) after any step completes the record, never fails it.
+    try:
+        ledger.grant(record_id, actor="citizen")
+    except StateConflict as exc:
+        if exc.state not in ("granted", "used_up"):
+            raise PresentationConsentRefused(f"consent_{exc.state}", f"the consent is {exc.state}") from None
     try:
         ledger.record_use(record_id, verifier_id)
     except StateConflict as exc:

@@ -252,7 +252,7 @@ def create_router(
         raw = await request.body()
         try:
             body: Any = json.loads(raw)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nested deeper than the parser allows
             body = None
         try:
             result = await run_in_threadpool(oid4vci.credential, agency, request.headers.get("authorization"), body)

@@ -145,8 +145,11 @@ class Bulk:
                     continue
                 try:
                     record = json.loads(line)
+                except RecursionError:
+                    yield number, ClaimError("line", "not valid JSON: nested too deeply")
+                    continue
                 except ValueError as exc:
-                    yield number, ClaimError("line", f"not valid JSON: {exc.msg}")
+                    yield number, ClaimError("line", f"not valid JSON: {getattr(exc, 'msg', exc)}")
                     continue
                 if not isinstance(record, dict):
                     yield number, ClaimError("line", "must be a JSON object with subject and claims")

@@ -107,7 +107,7 @@ class ClaimSpec:
         if self.type == "array":
             try:
                 value = json.loads(text)
-            except ValueError:
+            except (ValueError, RecursionError):
                 raise ClaimError(where, "must be a JSON array") from None
             return value
         return text

@@ -205,8 +205,13 @@ class Offers:
         """revoke / suspend / reinstate an issued credential; revoking an unredeemed offer cancels it.
         Only the agency's own credentials are found at all."""
         target = {"revoke": INVALID, "suspend": SUSPENDED, "reinstate": VALID}[action]
+        if len(offer_id) > 32:
+            raise OfferError(404, None, "no such credential")
         with Session(self.context.engine) as session:
-            row = session.get(Offer, offer_id, with_for_update=True) if len(offer_id) <= 32 else None
+            # A write first: it takes SQLite's write lock (PostgreSQL: this row's lock) before anything
+            # is read, so two status changes on one list never write back each other's stale copy.
+            session.execute(update(Offer).where(Offer.id == offer_id).values(status=Offer.status))
+            row = session.get(Offer, offer_id, populate_existing=True)
             if row is None or row.agency != agency:
                 raise OfferError(404, None, "no such credential")
             if row.state in ("offered", "token_issued", "locked"):

@@ -142,20 +142,25 @@ class OID4VCIIssuer:
             if offer.tx_code_mac is not None:
                 if tx_code is None:
                     raise OID4VCIError("invalid_request", "a transaction code (tx_code) is required")
+                # Spend an attempt before comparing, in one conditional update: guesses sent in
+                # parallel each take their own attempt, so no more than MAX_TX_ATTEMPTS are ever judged.
+                spent = session.execute(
+                    update(Offer)
+                    .where(Offer.id == offer.id, Offer.state == "offered", Offer.tx_attempts < MAX_TX_ATTEMPTS)
+                    .values(tx_attempts=Offer.tx_attempts + 1)
+                    .returning(Offer.tx_attempts)
+                ).first()
+                if spent is None:
+                    session.rollback()
+                    raise OID4VCIError("invalid_grant", "the offer is locked after too many wrong transaction codes")
+                attempts = int(spent[0])
                 if not secrets.compare_digest(
                     self.context.secrets.tx_code_mac(offer.id, tx_code).encode(), offer.tx_code_mac.encode()
                 ):
-                    attempts = offer.tx_attempts + 1
-                    # Counted and locked in one conditional update, so parallel guesses cannot
-                    # exceed the limit.
-                    session.execute(
-                        update(Offer)
-                        .where(Offer.id == offer.id, Offer.state == "offered")
-                        .values(
-                            tx_attempts=Offer.tx_attempts + 1,
-                            state="locked" if attempts >= MAX_TX_ATTEMPTS else "offered",
+                    if attempts >= MAX_TX_ATTEMPTS:
+                        session.execute(
+                            update(Offer).where(Offer.id == offer.id, Offer.state == "offered").values(state="locked")
                         )
-                    )
                     session.commit()
                     left = max(MAX_TX_ATTEMPTS - attempts, 0)
                     raise OID4VCIError("invalid_grant", f"wrong transaction code; {left} attempt(s) left")

@@ -114,7 +114,7 @@ def _header(header_b64: str) -> dict[str, Any]:
 def _json_object(raw: bytes, what: str) -> dict[str, Any]:
     try:
         value = decode_json(raw.decode("utf-8"))
-    except ValueError:
+    except (ValueError, RecursionError):
         raise MalformedJWS(f"the {what} is not JSON") from None
     if not isinstance(value, dict):
         raise MalformedJWS(f"the {what} is not a JSON object")

@@ -49,11 +49,19 @@ def load_master_key(env_value: str | None, key_file: Path) -> bytes:
 def _create_key_file(key_file: Path) -> bytes:
     key = secrets.token_bytes(MASTER_KEY_BYTES)
     key_file.parent.mkdir(parents=True, exist_ok=True)
-    # O_EXCL: two workers starting at once must not both write a key; the loser reads the winner's.
+    # Written whole to a private temporary file, then linked into place: two workers starting at
+    # once never see a half-written key, and link() fails if another worker's key is already there.
+    temporary = key_file.with_name(f".{key_file.name}.{os.getpid()}.{secrets.token_hex(4)}")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
-        fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return load_master_key(None, key_file)
-    with os.fdopen(fd, "w", encoding="ascii") as handle:
-        handle.write(b64url_encode(key) + "\n")
+        with os.fdopen(fd, "w", encoding="ascii") as handle:
+            handle.write(b64url_encode(key) + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        try:
+            os.link(temporary, key_file)
+        except FileExistsError:
+            return load_master_key(None, key_file)
+    finally:
+        temporary.unlink(missing_ok=True)
     return key

@@ -71,7 +71,7 @@ class Platform:
 def build_platform(settings: Settings, engine: Engine | None = None) -> Platform:
     """The shared infrastructure; `engine` lets tests share one migrated engine across apps."""
     engine = engine or create_database_engine(settings.resolved_database_url)
-    master_key = load_master_key(settings.master_key, settings.resolved_master_key_file)
+    master_key = load_master_key(settings.master_key_value, settings.resolved_master_key_file)
     keyring = KeyRing(engine, master_key)
     tokens = AccessTokenService(keyring, issuer=settings.public_url)
     return Platform(

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from pydantic import ValidationError
 
 from consent.cli import create_ledger_cli
 from issuers.cli import register as register_issuer_commands
@@ -24,11 +25,21 @@ app.add_typer(
 )
 
 
+def _settings() -> Settings:
+    """The configuration, or a clear message and exit status 2 (never a traceback)."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        problems = "; ".join(error["msg"].removeprefix("Value error, ") for error in exc.errors())
+        typer.echo(f"error: configuration: {problems}", err=True)
+        raise typer.Exit(2) from None
+
+
 def _platform():
     from seoul_wallet.app import build_platform
 
     try:
-        return build_platform(Settings())
+        return build_platform(_settings())
     except MasterKeyError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
@@ -43,14 +54,11 @@ def _consent_ledger():
 def _issuer_context():
     """The issuer services over a prepared database (migrated, demo agencies seeded)."""
     from issuers.context import build_context
-    from keys.master import load_master_key
     from seoul_wallet.bootstrap import prepare
 
     platform = _platform()
     prepare(platform)
-    settings = platform.settings
-    master_key = load_master_key(settings.master_key, settings.resolved_master_key_file)
-    return build_context(platform.engine, platform.keyring, master_key, settings.public_url)
+    return build_context(platform.engine, platform.keyring, platform.master_key, platform.settings.public_url)
 
 
 register_issuer_commands(app, _issuer_context)
@@ -81,7 +89,7 @@ def serve(
     from seoul_wallet.bootstrap import prepare
     from seoul_wallet.logging_setup import configure_logging
 
-    settings = Settings()
+    settings = _settings()
     configure_logging(settings.log_level)
     prepare(_platform())
     uvicorn.run(

@@ -15,7 +15,9 @@ def render_openapi() -> str:
     from seoul_wallet.settings import Settings
 
     with tempfile.TemporaryDirectory() as scratch:
-        settings = Settings(data_dir=Path(scratch), database_url=None, master_key=None, master_key_file=None)
+        settings = Settings(
+            data_dir=Path(scratch), database_url=None, master_key=None, master_key_file=None, development=True
+        )
         app = create_app(settings)
         document = app.openapi()
         app.state.platform.engine.dispose()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import cached_property
 from pathlib import Path
 
-from pydantic import AliasChoices, Field, model_validator
+from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -17,10 +17,13 @@ class Settings(BaseSettings):
     database_url: str | None = Field(
         default=None, validation_alias=AliasChoices("SEOUL_WALLET_DATABASE_URL", "DATABASE_URL")
     )
-    master_key: str | None = Field(default=None, description="base64url 32 bytes; overrides the key file")
+    # A SecretStr, so the key never shows in a repr, a log line or a traceback.
+    master_key: SecretStr | None = Field(default=None, description="base64url 32 bytes; overrides the key file")
     master_key_file: Path | None = None
     public_url: str = Field(default="http://127.0.0.1:8000", description="the externally visible base URL")
-    development: bool = Field(default=True, description="development mode: allows http:// URLs")
+    # Off unless asked for: development mode accepts http:// for the public URL, issuer metadata,
+    # status lists and callbacks. `make run` and the tests turn it on.
+    development: bool = Field(default=False, description="development mode: allows http:// URLs")
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     log_level: str = "INFO"
     callback_worker: bool = Field(default=True, description="deliver verifier callbacks in the background")
@@ -45,6 +48,10 @@ class Settings(BaseSettings):
                     return "postgresql+psycopg://" + url[len(prefix) :]
             return url
         return f"sqlite:///{(self.data_dir / 'seoul-wallet.db').as_posix()}"
+
+    @property
+    def master_key_value(self) -> str | None:
+        return self.master_key.get_secret_value() if self.master_key is not None else None
 
     @cached_property
     def resolved_master_key_file(self) -> Path:

@@ -134,10 +134,11 @@ def live_server(request: pytest.FixtureRequest, platform: Platform, tmp_path: Pa
     env = {
         **os.environ,
         "SEOUL_WALLET_DATABASE_URL": platform.settings.resolved_database_url,
-        "SEOUL_WALLET_MASTER_KEY": platform.settings.master_key or "",
+        "SEOUL_WALLET_MASTER_KEY": platform.settings.master_key_value or "",
         "SEOUL_WALLET_PUBLIC_URL": base_url,
         "SEOUL_WALLET_DATA_DIR": str(tmp_path),
         "SEOUL_WALLET_LOG_LEVEL": "WARNING",
+        "SEOUL_WALLET_DEVELOPMENT": "true",
         # The same modules as the tests import (pytest's pythonpath is the project root).
         "PYTHONPATH": os.pathsep.join(
             filter(None, [str(Path(__file__).resolve().parents[1]), os.environ.get("PYTHONPATH")])

@@ -239,7 +239,7 @@ def decode_disclosure(raw: str) -> Disclosure:
     """Decode and check one disclosure string (structure only; whether it is referenced is checked later)."""
     try:
         content = _b64url_json(raw)
-    except ValueError as exc:  # includes JSONDecodeError and UnicodeDecodeError
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError, UnicodeDecodeError, too deep
         raise MalformedDisclosure("a disclosure is not base64url-encoded JSON") from exc
     if type(content) is not list or len(content) not in (2, 3):
         raise MalformedDisclosure("a disclosure must be a JSON array of 2 or 3 elements")

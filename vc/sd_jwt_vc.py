@@ -19,8 +19,12 @@ from vc.sd_jwt import DEFAULT_LIMITS, Limits, SDJWTError, VerifiedSDJWT
 SD_JWT_VC_TYP = "dc+sd-jwt"
 LEGACY_SD_JWT_VC_TYP = "vc+sd-jwt"
 WELL_KNOWN_JWT_VC_ISSUER = "/.well-known/jwt-vc-issuer"
-# Draft -18 §3.2.2.2: these registered claims are never selectively disclosable.
-NEVER_DISCLOSABLE = frozenset({"vct", "iss", "iat", "nbf", "exp", "cnf", "status"})
+# Draft -18 §3.2.2.2: these registered claims are never selectively disclosable; a verifier
+# refuses them in a disclosure.
+NEVER_DISCLOSABLE = frozenset({"vct", "iss", "nbf", "exp", "cnf", "status"})
+# What our issuers keep in the clear: the above, and `iat` (the draft allows disclosing it, but a
+# hidden issuance time only makes the credential harder to audit).
+ISSUED_IN_CLEAR = NEVER_DISCLOSABLE | {"iat"}
 
 
 class SDJWTVCError(SDJWTError):
@@ -72,7 +76,7 @@ def issue_sd_jwt_vc(
             raise sd_jwt.IssuanceError(f"an SD-JWT VC needs a string {name!r} claim")
     paths = [tuple(p) for p in disclosable]
     for path in paths:
-        if path and path[0] in NEVER_DISCLOSABLE:
+        if path and path[0] in ISSUED_IN_CLEAR:
             raise sd_jwt.IssuanceError(f"{path[0]!r} must never be selectively disclosable")
     return sd_jwt.issue_sd_jwt(
         claims, issuer_key, disclosable=paths, decoys=decoys, holder_jwk=holder_jwk, typ=SD_JWT_VC_TYP, kid=kid
@@ -215,6 +219,8 @@ class StaticIssuerKeyResolver:
             by_kid: dict[str | None, PublicKey] = {}
             for entry in entries:
                 kid = entry.get("kid")
+                if kid is None and len(entries) != 1:
+                    continue  # a key without a kid can only be chosen when it is the only key
                 by_kid[kid] = key_from_jwks({"keys": [entry]}, kid)
                 if len(entries) == 1:
                     by_kid[None] = by_kid[kid]

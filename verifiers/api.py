@@ -229,8 +229,10 @@ def create_router(service: VerifierService, bearer: Any) -> APIRouter:
         response_model_exclude_none=True,
         responses={404: problem},
     )
-    def get_result(request_id: str, token: AccessToken = require_requester) -> dict[str, Any]:
-        return service.result(_verifier_of(token), request_id)
+    def get_result(
+        request_id: str, response_code: str | None = None, token: AccessToken = require_requester
+    ) -> dict[str, Any]:
+        return service.result(_verifier_of(token), request_id, response_code)
 
     @router.get(
         "/verifiers/requests/{request_id}/callbacks",

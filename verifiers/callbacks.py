@@ -11,7 +11,7 @@ from sqlmodel import Session, col, select
 
 from verifiers.models import CallbackAttempt, CallbackDelivery
 from verifiers.service import VerifierService
-from verifiers.urls import UnsafeURL, check_client_url
+from verifiers.urls import UnsafeURL, checked_url, pinned_request
 
 log = logging.getLogger("seoul_wallet.verifiers.callbacks")
 
@@ -62,10 +62,16 @@ def _attempt(service: VerifierService, http: httpx.Client, delivery: CallbackDel
     try:
         # Checked again at send time: a name that resolved to a public address at registration
         # may resolve to a private one now (DNS rebinding).
-        url = check_client_url(delivery.url, development=service.settings.development)
+        url, addresses = checked_url(delivery.url, development=service.settings.development)
+        target, host_headers, extensions = pinned_request(url, addresses)
         body = service.signed_callback_body(delivery.request_id)
         response = http.post(
-            url, content=body, headers={"Content-Type": "application/jwt"}, timeout=10.0, follow_redirects=False
+            target,
+            content=body,
+            headers={"Content-Type": "application/jwt", **host_headers},
+            extensions=extensions,
+            timeout=10.0,
+            follow_redirects=False,
         )
         status_code = response.status_code
         if not 200 <= status_code < 300:

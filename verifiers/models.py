@@ -44,6 +44,7 @@ class PresentationRequest(SQLModel, table=True):
     decision: str | None = Field(default=None, description="the signed decision JWT")
     eligible: bool | None = None
     consent_record_id: str | None = Field(default=None, max_length=64)
+    response_code_sha256: str | None = Field(default=None, max_length=64)
     # Claim values the service's policy declares it needs (needs_values), AES-GCM encrypted.
     values_encrypted: bytes | None = Field(default=None, sa_column=Column(LargeBinary, nullable=True))
     # The vp_token, only with a retention period configured, encrypted; purged at vp_token_purge_at.

@@ -31,7 +31,7 @@ from keys.keyring import KeyRing
 from vc import sd_jwt, sd_jwt_vc
 from vc.dcql import DCQLError, check_presentation, parse_query
 from vc.sd_jwt import VerifiedSDJWT
-from vc.status_list import status_reference
+from vc.status_list import StatusListError, status_reference
 from verifiers.consent_gateway import ConsentGateway, ConsentRefused, ConsentUnavailable, PresentationGrant
 from verifiers.dcql_from_policy import derive_dcql
 from verifiers.models import AcceptedPresentation, CallbackDelivery, PresentationRequest, Verifier
@@ -58,9 +58,14 @@ def verifier_owner(slug: str) -> str:
 class VerifierError(Exception):
     """A refused operation. `reason` is logged and recorded; `error` is the protocol's error code."""
 
-    def __init__(self, reason: str, detail: str, *, status: int = 400, error: str = "invalid_request") -> None:
+    def __init__(
+        self, reason: str, detail: str, *, status: int = 400, error: str = "invalid_request", final: bool = False
+    ) -> None:
         super().__init__(detail)
         self.reason, self.detail, self.status, self.error = reason, detail, status, error
+        # Final: the holder demonstrably answered this request (a KB-JWT over its nonce verified),
+        # so the refusal ends the request. Otherwise anyone who saw the QR code could end it.
+        self.final = final
 
 
 @dataclass(frozen=True, slots=True)
@@ -283,7 +288,7 @@ class VerifierService:
         if request.status != "pending":
             raise VerifierError("request_already_answered", "this request has already been answered")
         if now >= request.expires_at:
-            raise self._refuse(request, VerifierError("request_expired", "the request has expired"))
+            raise self._refuse(request, VerifierError("request_expired", "the request has expired", final=True))
         try:
             return self._accept(request, vp_token_raw, now)
         except VerifierError as exc:
@@ -294,33 +299,32 @@ class VerifierService:
             raise self._refuse(request, exc) from None
 
     def _refuse(self, request: PresentationRequest, error: VerifierError) -> VerifierError:
+        """Record a refusal: the reason always; the end of the request only when `error.final`."""
         log.warning(
             "presentation refused",
             extra={"request_id": request.id, "verifier": request.verifier, "reason": error.reason},
         )
+        changes: dict[str, Any] = {"failure_reason": error.reason, "failure_detail": error.detail[:500]}
+        if error.final:
+            changes |= {"status": "rejected", "answered_at": int(time.time()), "eligible": False}
         with Session(self.engine, expire_on_commit=False) as session:
             # Only a pending request takes the refusal: a concurrent accepted answer is never overwritten.
             session.execute(
                 update(PresentationRequest)
                 .where(PresentationRequest.id == request.id, PresentationRequest.status == "pending")
-                .values(
-                    status="rejected",
-                    answered_at=int(time.time()),
-                    failure_reason=error.reason,
-                    failure_detail=error.detail[:500],
-                    eligible=False,
-                )
+                .values(**changes)
             )
             session.commit()
-        self._schedule_callback(request)
+        if error.final:
+            self._schedule_callback(request)
         return error
 
     def _parse_vp_token(self, raw: str | None) -> dict[str, list[str]]:
         if not raw:
             raise VerifierError("missing_vp_token", "vp_token is required")
         try:
-            token = json.loads(raw)
-        except ValueError:
+            token = jws.decode_json(raw)
+        except (ValueError, RecursionError):  # RecursionError: nesting deeper than the parser allows
             raise VerifierError("malformed_vp_token", "vp_token must be a JSON object") from None
         if not isinstance(token, dict) or not token:
             raise VerifierError("malformed_vp_token", "vp_token must be a non-empty JSON object")
@@ -347,13 +351,13 @@ class VerifierService:
             if isinstance(cause, IssuerNotTrusted | IssuerKeysUnavailable):
                 raise VerifierError(cause.reason, str(cause)) from None
             raise VerifierError(exc.reason, str(exc)) from None
-        iss, vct = result.payload["iss"], result.payload["vct"]
-        if not self.registry.is_trusted_for(iss, vct):
-            raise VerifierError("issuer_not_trusted_for_vct", f"{iss} is not trusted to issue {vct}")
         return result
 
     def _check_status(self, result: VerifiedSDJWT) -> dict[str, Any]:
-        reference = status_reference(result.payload)
+        try:
+            reference = status_reference(result.payload)
+        except StatusListError as exc:
+            raise VerifierError(exc.reason, f"the credential's status claim: {exc}") from None
         if reference is None:
             raise VerifierError("status_missing", "the credential carries no status list reference")
         index, uri = reference
@@ -370,6 +374,16 @@ class VerifierService:
         return {"iss": iss, "vct": result.payload["vct"], "status": "valid", "status_checked_at": check.list_fetched_at}
 
     def _accept(self, request: PresentationRequest, vp_token_raw: str | None, now: int) -> ResponseOutcome:
+        bound: list[bool] = []  # one entry per presentation whose key binding to this request verified
+        try:
+            return self._accept_checked(request, vp_token_raw, now, bound)
+        except VerifierError as exc:
+            exc.final = exc.final or bool(bound)
+            raise
+
+    def _accept_checked(
+        self, request: PresentationRequest, vp_token_raw: str | None, now: int, bound: list[bool]
+    ) -> ResponseOutcome:
         vp_token = self._parse_vp_token(vp_token_raw)
         # The query a request was made with is the one derived from its policy version.
         query = (
@@ -387,6 +401,10 @@ class VerifierService:
         for query_id, presentations in vp_token.items():
             for presentation in presentations:
                 result = self._verify_credential(presentation, request, now)
+                bound.append(True)
+                iss, vct = result.payload["iss"], result.payload["vct"]
+                if not self.registry.is_trusted_for(iss, vct):
+                    raise VerifierError("issuer_not_trusted_for_vct", f"{iss} is not trusted to issue {vct}")
                 evidence.append({"query_id": query_id, **self._check_status(result)})
                 verified.setdefault(query_id, []).append(result)
                 kb_hashes.append(hashlib.sha256(presentation.rsplit("~", 1)[1].encode()).hexdigest())
@@ -445,7 +463,11 @@ class VerifierService:
         with Session(self.engine, expire_on_commit=False) as session:
             for kb_hash in kb_hashes:
                 session.add(AcceptedPresentation(kb_jwt_hash=kb_hash, request_id=request.id, accepted_at=now))
+            # OpenID4VP §13.3: a fresh, unguessable code only the redirected front end learns; the
+            # backend presents it when fetching the result, so a fixated session cannot take it.
+            response_code = secrets.token_urlsafe(32)
             changes: dict[str, Any] = {
+                "response_code_sha256": hashlib.sha256(response_code.encode()).hexdigest(),
                 "status": "answered",
                 "answered_at": now,
                 "decision": decision,
@@ -479,7 +501,9 @@ class VerifierService:
             extra={"request_id": request.id, "verifier": request.verifier, "eligible": evaluation.eligible},
         )
         self._schedule_callback(request)
-        redirect = f"{verifier.redirect_uri}#response_code={request.id}" if verifier.redirect_uri else None
+        redirect = None
+        if verifier.redirect_uri:
+            redirect = f"{verifier.redirect_uri}#response_code={response_code}"
         return ResponseOutcome(request_id=request.id, redirect_uri=redirect)
 
     def _needed_values(self, policy: Policy, verified: Mapping[str, list[VerifiedSDJWT]]) -> dict[str, Any]:
@@ -531,15 +555,25 @@ class VerifierService:
             "consent": {"record_id": consent_record_id, "receipt": receipt},
         }
         if values:
-            claims["values"] = values
+            # Only a digest: the decision is stored and pushed in the clear, the values are not.
+            # The backend fetches them (encrypted at rest) and checks them against this digest.
+            claims["values_sha256"] = hashlib.sha256(rfc8785.dumps(values)).hexdigest()
         return self.keyring.sign(DECISIONS_OWNER, claims, typ=DECISION_TYP)
 
     # -- results ------------------------------------------------------------------------------------
 
-    def result(self, slug: str, request_id: str) -> dict[str, Any]:
-        """What the backend learns: status, the signed decision, and only the values it may have."""
+    def result(self, slug: str, request_id: str, response_code: str | None = None) -> dict[str, Any]:
+        """What the backend learns: status, the signed decision, and only the values it may have.
+        With `response_code` (from a same-device redirect) the result is given only if it matches."""
         with Session(self.engine, expire_on_commit=False) as session:
             request = self._request(session, slug, request_id)
+        if response_code is not None and (
+            request.response_code_sha256 is None
+            or not secrets.compare_digest(
+                hashlib.sha256(response_code.encode()).hexdigest(), request.response_code_sha256
+            )
+        ):
+            raise VerifierError("unknown_request", "no such request", status=404)
         status = request.status
         if status == "pending" and time.time() >= request.expires_at:
             status = "expired"
@@ -552,6 +586,8 @@ class VerifierService:
         }
         if request.status == "rejected":
             out["eligible"] = False
+        if request.failure_reason is not None:
+            # For a pending request: the last refused response (the wallet may still answer).
             out["failure"] = {"reason": request.failure_reason, "detail": request.failure_detail}
         if request.decision is not None:
             out["eligible"] = bool(request.eligible)

@@ -24,6 +24,7 @@ from vc.status_list import (
     VerifiedStatusList,
     verify_status_list_token,
 )
+from verifiers.urls import FetchFailed, UnsafeURL, fetch_bounded
 
 MIN_TTL, MAX_TTL = 10, 3600
 DEFAULT_TTL = 300
@@ -63,14 +64,18 @@ class StatusListClient:
         self._lock = threading.Lock()
 
     def _fetch(self, uri: str, key: PublicKey | jws.KeyResolver, now: float) -> VerifiedStatusList:
-        if not (uri.startswith("https://") or (self.allow_http and uri.startswith("http://"))):
-            raise StatusUnavailable(f"status list URI {uri!r} is not https")
-        response = self.http.get(uri, timeout=5.0, headers={"Accept": "application/statuslist+jwt"})
-        if response.status_code != 200:
-            raise StatusUnavailable(f"status list {uri}: HTTP {response.status_code}")
-        if len(response.content) > MAX_STATUS_LIST_BYTES:
-            raise StatusUnavailable(f"status list {uri} is too large")
-        return verify_status_list_token(response.text, key, expected_uri=uri, now=int(now))
+        try:
+            body = fetch_bounded(
+                self.http,
+                uri,
+                development=self.allow_http,
+                max_bytes=MAX_STATUS_LIST_BYTES,
+                accept="application/statuslist+jwt",
+            )
+            token = body.decode("ascii")
+        except (UnsafeURL, FetchFailed, UnicodeDecodeError) as exc:
+            raise StatusUnavailable(f"status list {uri} unavailable: {exc}") from None
+        return verify_status_list_token(token, key, expected_uri=uri, now=int(now))
 
     def _list(self, uri: str, key: PublicKey | jws.KeyResolver) -> tuple[float, VerifiedStatusList]:
         now = time.time()

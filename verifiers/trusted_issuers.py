@@ -28,6 +28,7 @@ from vc.sd_jwt_vc import (
     key_from_jwks,
     keys_from_jwt_vc_issuer_metadata,
 )
+from verifiers.urls import FetchFailed, UnsafeURL, fetch_bounded
 
 # How long fetched issuer keys are reused. A kid not in the cached set triggers one refetch (at
 # most every MIN_REFETCH seconds), so a rotation is picked up at once without letting unknown
@@ -126,24 +127,22 @@ class TrustedIssuerRegistry:
     def _fetch_jwks(self, issuer: str) -> dict[str, Any]:
         try:
             url = jwt_vc_issuer_metadata_url(issuer, allow_http=self._allow_http)
-            response = self.http.get(url, timeout=5.0, follow_redirects=False)
-            if response.status_code != 200 or len(response.content) > MAX_METADATA_BYTES:
-                raise IssuerKeysUnavailable(f"{url}: HTTP {response.status_code}")
-            keys = keys_from_jwt_vc_issuer_metadata(response.json(), issuer)
+            metadata = json.loads(self._get(url))
+            keys = keys_from_jwt_vc_issuer_metadata(metadata, issuer)
             if keys.jwks is not None:
                 return keys.jwks
             assert keys.jwks_uri is not None
-            jwks_response = self.http.get(keys.jwks_uri, timeout=5.0, follow_redirects=False)
-            if jwks_response.status_code != 200 or len(jwks_response.content) > MAX_METADATA_BYTES:
-                raise IssuerKeysUnavailable(f"{keys.jwks_uri}: HTTP {jwks_response.status_code}")
-            jwks = jwks_response.json()
+            jwks = json.loads(self._get(keys.jwks_uri))
             if not isinstance(jwks, dict) or not isinstance(jwks.get("keys"), list):
                 raise IssuerKeysUnavailable("jwks_uri did not return a JWK Set")
             return jwks
-        except (httpx.HTTPError, ValueError, IssuerMetadataError) as exc:
-            if isinstance(exc, jws.UnknownKey):
-                raise
+        except (FetchFailed, UnsafeURL, ValueError, RecursionError, IssuerMetadataError) as exc:
             raise IssuerKeysUnavailable(f"cannot fetch the keys of {issuer}: {exc}") from None
+
+    def _get(self, url: str) -> bytes:
+        return fetch_bounded(
+            self.http, url, development=self._allow_http, max_bytes=MAX_METADATA_BYTES, accept="application/json"
+        )
 
     def _jwks(self, issuer: str, *, refresh_if_older_than: float | None = None) -> dict[str, Any]:
         now = time.monotonic()

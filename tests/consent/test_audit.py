@@ -105,9 +105,10 @@ def test_the_audit_command_exits_non_zero_naming_the_first_bad_index(
     ledger, platform, settings, populated, tmp_path, monkeypatch
 ) -> None:
     monkeypatch.setenv("SEOUL_WALLET_DATABASE_URL", settings.database_url)
-    monkeypatch.setenv("SEOUL_WALLET_MASTER_KEY", settings.master_key)
+    monkeypatch.setenv("SEOUL_WALLET_MASTER_KEY", settings.master_key_value)
     monkeypatch.setenv("SEOUL_WALLET_PUBLIC_URL", settings.public_url)
     monkeypatch.setenv("SEOUL_WALLET_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("SEOUL_WALLET_DEVELOPMENT", "true")
     runner = CliRunner()
     result = runner.invoke(cli_app, ["ledger", "audit"])
     assert result.exit_code == 0, result.output

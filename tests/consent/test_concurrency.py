@@ -24,7 +24,7 @@ def _spawn(settings, mode: str, count: int, tag: str, go_file: Path) -> subproce
     env = {
         **os.environ,
         "SEOUL_WALLET_DATABASE_URL": settings.database_url,
-        "SEOUL_WALLET_MASTER_KEY": settings.master_key,
+        "SEOUL_WALLET_MASTER_KEY": settings.master_key_value,
     }
     return subprocess.Popen(
         [sys.executable, "-m", "tests.consent.append_worker", mode, str(count), tag, str(go_file)],

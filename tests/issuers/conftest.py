@@ -32,7 +32,7 @@ ISSUER_TABLES = (
 
 @pytest.fixture
 def issuer_context(platform) -> IssuerContext:
-    master = load_master_key(platform.settings.master_key, platform.settings.resolved_master_key_file)
+    master = load_master_key(platform.settings.master_key_value, platform.settings.resolved_master_key_file)
     return build_context(platform.engine, platform.keyring, master, platform.settings.public_url)
 
 

@@ -34,8 +34,9 @@ def test_cli_issue_batch_reports_malformed_rows_and_creates_the_rest(platform, t
     file.write_text("\n".join(cohort(3000)) + "\n", encoding="utf-8")
     output = tmp_path / "offers.jsonl"
     monkeypatch.setenv("SEOUL_WALLET_DATABASE_URL", platform.settings.resolved_database_url)
-    monkeypatch.setenv("SEOUL_WALLET_MASTER_KEY", platform.settings.master_key)
+    monkeypatch.setenv("SEOUL_WALLET_MASTER_KEY", platform.settings.master_key_value)
     monkeypatch.setenv("SEOUL_WALLET_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("SEOUL_WALLET_DEVELOPMENT", "true")
     result = CliRunner().invoke(
         app,
         ["issue-batch", str(file), "--agency", "mois", "--type", "resident_registration", "--output", str(output)],
@@ -117,3 +118,19 @@ def test_batch_of_another_agency_or_forbidden_type(client, mois, ssis, platform)
     refused = client.post("/issuers/mois/batches", json={"credential_type": "household_income"}, headers=mois)
     assert refused.status_code == 403
     assert snapshot(platform.engine) == before
+
+
+def test_a_deeply_nested_row_is_reported_and_the_rest_issued(client, mois) -> None:
+    batch = client.post(
+        "/issuers/mois/batches", json={"credential_type": "resident_registration"}, headers=mois
+    ).json()["batch_id"]
+    good = cohort(2)
+    body = (good[0] + "\n" + "[" * 100_000 + "\n" + good[1] + "\n").encode()
+    response = client.post(
+        f"/issuers/mois/batches/{batch}/rows", content=body, headers={**mois, "Content-Type": "application/jsonl"}
+    )
+    assert response.status_code == 200, response.text
+    progress = client.get(f"/issuers/mois/batches/{batch}", headers=mois).json()
+    assert (progress["lines"], progress["created"], progress["failed"]) == (3, 2, 1)
+    errors = client.get(f"/issuers/mois/batches/{batch}/errors", headers=mois).json()
+    assert [e["line"] for e in errors] == [2]

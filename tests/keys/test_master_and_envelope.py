@@ -77,3 +77,23 @@ def test_any_flipped_byte_fails_to_decrypt() -> None:
 
 def test_associated_data_parts_cannot_be_shifted() -> None:
     assert envelope.associated_data("ab", "c") != envelope.associated_data("a", "bc")
+
+
+def test_workers_starting_together_share_one_key(tmp_path) -> None:
+    import threading
+
+    path = tmp_path / "master.key"
+    keys: list[bytes] = []
+    barrier = threading.Barrier(8)
+
+    def start() -> None:
+        barrier.wait()
+        keys.append(load_master_key(None, path))
+
+    threads = [threading.Thread(target=start) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(keys) == 8 and len(set(keys)) == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["master.key"]

@@ -126,3 +126,10 @@ def test_platform_jwks_verifies_platform_signatures(client, platform) -> None:
 def test_docs_are_served(client) -> None:
     assert client.get("/docs").status_code == 200
     assert client.get("/openapi.json").json()["info"]["title"].startswith("Seoul Wallet")
+
+
+def test_request_id_with_a_trailing_newline_is_replaced(client) -> None:
+    from seoul_wallet.middleware import _SAFE_REQUEST_ID
+
+    assert _SAFE_REQUEST_ID.fullmatch("abc\n") is None
+    assert client.get("/healthz", headers={"X-Request-ID": "ok-1"}).headers["x-request-id"] == "ok-1"

@@ -22,8 +22,9 @@ ROOT = Path(__file__).resolve().parents[2]
 def cli_env(monkeypatch, settings, platform) -> dict[str, str]:
     env = {
         "SEOUL_WALLET_DATABASE_URL": settings.database_url,
-        "SEOUL_WALLET_MASTER_KEY": settings.master_key,
+        "SEOUL_WALLET_MASTER_KEY": settings.master_key_value,
         "SEOUL_WALLET_DATA_DIR": str(settings.data_dir),
+        "SEOUL_WALLET_DEVELOPMENT": "true",
     }
     for name, value in env.items():
         monkeypatch.setenv(name, value)
@@ -58,9 +59,19 @@ def test_unsafe_master_key_file_stops_the_cli_with_a_clear_message(tmp_path, mon
     monkeypatch.delenv("SEOUL_WALLET_MASTER_KEY", raising=False)
     monkeypatch.setenv("SEOUL_WALLET_MASTER_KEY_FILE", str(key_file))
     monkeypatch.setenv("SEOUL_WALLET_DATABASE_URL", settings.database_url)
+    monkeypatch.setenv("SEOUL_WALLET_DEVELOPMENT", "true")
     result = CliRunner().invoke(app, ["keys", "list"])
     assert result.exit_code == 2
     assert "chmod 600" in result.output
+
+
+def test_production_mode_refuses_an_http_public_url(monkeypatch, settings) -> None:
+    monkeypatch.setenv("SEOUL_WALLET_DATABASE_URL", settings.database_url)
+    monkeypatch.setenv("SEOUL_WALLET_PUBLIC_URL", "http://wallet.example")
+    monkeypatch.delenv("SEOUL_WALLET_DEVELOPMENT", raising=False)
+    result = CliRunner().invoke(app, ["keys", "list"])
+    assert result.exit_code == 2
+    assert "must use https outside development mode" in result.output
 
 
 def test_openapi_command_writes_the_contract(tmp_path) -> None:

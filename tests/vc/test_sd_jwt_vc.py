@@ -175,3 +175,28 @@ def test_static_resolver_returns_the_trusted_key():
     assert public_jwk(key) == public_jwk(ISSUER_KEY)
     with pytest.raises(jws.UnknownKey):
         RESOLVER.resolve(ISS + "/", KID)
+
+
+def test_a_disclosable_iat_from_another_issuer_is_accepted():
+    # Draft -18 does not forbid disclosing iat; only vct, iss, nbf, exp, cnf and status.
+    token = sd_jwt.issue_sd_jwt(
+        CLAIMS, ISSUER_KEY, typ="dc+sd-jwt", kid=KID, holder_jwk=HOLDER_JWK, disclosable=[("iat",), ("name",)]
+    )
+    result = verify(present(token, [("iat",)]))
+    assert result.claims["iat"] == CLAIMS["iat"]
+
+
+def test_our_issuance_keeps_iat_in_the_clear():
+    with pytest.raises(sd_jwt.IssuanceError):
+        issue(disclosable=[("iat",)])
+
+
+def test_static_resolver_never_guesses_among_keys_without_kid():
+    other = {**public_jwk(OTHER_KEY)}
+    resolver = sd_jwt_vc.StaticIssuerKeyResolver(
+        {ISS: {"issuer": ISS, "jwks": {"keys": [public_jwk(ISSUER_KEY), other]}}}
+    )
+    with pytest.raises(jws.UnknownKey):
+        resolver.resolve(ISS, None)
+    single = sd_jwt_vc.StaticIssuerKeyResolver({ISS: {"issuer": ISS, "jwks": {"keys": [public_jwk(ISSUER_KEY)]}}})
+    assert single.resolve(ISS, None) is not None

@@ -10,11 +10,13 @@ from typing import ClassVar
 
 import httpx
 import pytest
+from sqlmodel import Session
 
 from keys import jws
 from tests.verifiers.conftest import youth_claims
 from tests.verifiers.spec_vp_wallet import answer, fetch_request
 from verifiers.callbacks import backoff, deliver_due
+from verifiers.models import PresentationRequest
 
 
 class _Receiver(http.server.BaseHTTPRequestHandler):
@@ -82,13 +84,19 @@ def test_backoff_grows_and_is_capped() -> None:
     assert backoff(30) == 3600
 
 
-def test_unsafe_callback_url_at_send_time_fails_without_calling(client, youth_backend, app, receiver) -> None:
+def test_unsafe_callback_url_at_send_time_fails_without_calling(client, youth_backend, app, platform, receiver) -> None:
     # Registered in development mode; the platform now runs in production mode: loopback is refused.
     url, handler = receiver
     created = client.post(
         "/verifiers/requests", json={"service_id": "seoul_youth_allowance", "callback_url": url}, headers=youth_backend
     ).json()
     request = fetch_request(created["link"], client, client.get("/verifiers/rp-ca.pem").content)
+    # A response to an expired request ends it (a final refusal), which schedules the callback.
+    with Session(platform.engine) as session:
+        row = session.get(PresentationRequest, created["request_id"])
+        row.expires_at = int(time.time()) - 1
+        session.add(row)
+        session.commit()
     client.post(request.claims["response_uri"], data={"vp_token": "{}", "state": request.claims["state"]})
     service = app.state.verifiers
     object.__setattr__(service.settings, "development", False)

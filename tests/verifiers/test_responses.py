@@ -8,6 +8,7 @@ import json
 import time
 
 import pytest
+import rfc8785
 from sqlmodel import Session
 
 from keys import jws
@@ -44,9 +45,13 @@ def refused(response, reason: str) -> None:
 
 
 def assert_refused(client, youth_backend, request_id: str, response, reason: str) -> None:
+    """Refused with `reason`, recorded for the backend, and nothing decided. The request ends
+    ("rejected") only when the holder's key binding to it verified; otherwise it stays pending, so a
+    stranger who saw the QR code cannot end the citizen's check with garbage."""
     refused(response, reason)
     result = result_of(client, youth_backend, request_id)
-    assert result["status"] == "rejected" and result["eligible"] is False
+    assert result["status"] in ("rejected", "pending")
+    assert result.get("eligible") is not True
     assert result["failure"]["reason"] == reason
     assert "decision" not in result
 
@@ -289,7 +294,7 @@ def test_no_500_on_garbage_presentations(client, youth_backend, youth_case) -> N
     vp = {query_id: ["~~~not an sd-jwt~"] for query_id in chosen}
     response = respond(request, vp, client)
     assert response.status_code == 400
-    assert result_of(client, youth_backend, request_id)["eligible"] is False
+    assert result_of(client, youth_backend, request_id).get("eligible") is not True
 
 
 def test_unused_helpers_keep_their_meaning() -> None:
@@ -414,5 +419,76 @@ def test_values_reach_the_backend_only_where_the_policy_declares_them(
     assert result["eligible"] is True
     assert result["values"] == {"lease.monthly_rent": 550000}
     decision = jws.read_unverified(result["decision"])[1]
-    assert decision["values"] == {"lease.monthly_rent": 550000}
+    # The decision is stored and pushed in the clear: it carries only a digest of the values.
+    assert "values" not in decision and "550000" not in json.dumps(decision)
+    assert decision["values_sha256"] == hashlib.sha256(rfc8785.dumps(result["values"])).hexdigest()
     assert "1998-02-03" not in json.dumps(result)
+
+
+def test_a_strangers_garbage_does_not_end_the_check(client, youth_backend, youth_case) -> None:
+    request_id, request, chosen = youth_case
+    stranger = client.post(request.claims["response_uri"], data={"vp_token": "{}", "state": request.claims["state"]})
+    refused(stranger, "malformed_vp_token")
+    assert result_of(client, youth_backend, request_id)["status"] == "pending"
+    assert respond(request, _vp(request, chosen), client).status_code == 200
+    result = result_of(client, youth_backend, request_id)
+    assert result["status"] == "answered" and result["eligible"] is True
+
+
+@pytest.mark.parametrize(
+    ("reason", "make"),
+    [
+        ("credential_revoked", "revoke"),
+        ("presentation_does_not_match_query", "drop_claim"),
+    ],
+)
+def test_a_holder_bound_refusal_ends_the_check(client, youth_backend, youth_case, credentials, reason, make) -> None:
+    request_id, request, chosen = youth_case
+    vp = _vp(request, chosen)
+    if make == "revoke":
+        credentials.set_status("education_status", "revoke")
+    else:
+        held, names = chosen["resident_registration"]
+        vp["resident_registration"] = [
+            present(held, [n for n in names if n != "birth_date"], aud=request.client_id, nonce=request.claims["nonce"])
+        ]
+    refused(respond(request, vp, client), reason)
+    assert result_of(client, youth_backend, request_id)["status"] == "rejected"
+    refused(respond(request, _vp(request, chosen), client), "request_already_answered")
+
+
+def test_deeply_nested_vp_token_is_a_clean_refusal(client, youth_backend, youth_case) -> None:
+    request_id, request, _ = youth_case
+    response = client.post(
+        request.claims["response_uri"], data={"vp_token": "[" * 200_000, "state": request.claims["state"]}
+    )
+    assert_refused(client, youth_backend, request_id, response, "malformed_vp_token")
+
+
+def test_same_device_redirect_carries_a_fresh_response_code(client, credentials, platform, verifier_admin) -> None:
+    from tests.conftest import bearer_for
+
+    registered = client.post(
+        "/admin/verifiers",
+        json={
+            "slug": "gangnam-youth",
+            "name": {"ko": "강남구 청년정책과", "en": "Gangnam Youth Policy"},
+            "services": ["k_pass_youth"],
+            "redirect_uri": "https://gangnam.example/done",
+        },
+        headers=verifier_admin,
+    )
+    assert registered.status_code == 201
+    backend = bearer_for(client, platform, "verifier:gangnam-youth", ["presentations:request"])
+    created = client.post("/verifiers/requests", json={"service_id": "k_pass_youth"}, headers=backend).json()
+    request = fetch_request(created["link"], client, client.get("/verifiers/rp-ca.pem").content)
+    wallet = credentials.wallet({"resident_registration": youth_claims()["resident_registration"]})
+    response = answer(request, wallet, client)
+    assert response.status_code == 200
+    redirect = response.json()["redirect_uri"]
+    assert redirect.startswith("https://gangnam.example/done#response_code=")
+    code = redirect.split("=", 1)[1]
+    assert len(code) >= 40 and code not in created["link"] and code != created["request_id"]
+    url = f"/verifiers/requests/{created['request_id']}"
+    assert client.get(url, params={"response_code": code}, headers=backend).json()["eligible"] is True
+    assert client.get(url, params={"response_code": "guess"}, headers=backend).status_code == 404

@@ -113,6 +113,7 @@ def upgrade() -> None:
         sa.Column("decision", sqlmodel.sql.sqltypes.AutoString(), nullable=True),
         sa.Column("eligible", sa.Boolean(), nullable=True),
         sa.Column("consent_record_id", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
+        sa.Column("response_code_sha256", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
         sa.Column("values_encrypted", sa.LargeBinary(), nullable=True),
         sa.Column("vp_token_encrypted", sa.LargeBinary(), nullable=True),
         sa.Column("vp_token_purge_at", sa.Integer(), nullable=True),
