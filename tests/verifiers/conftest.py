@@ -12,6 +12,13 @@ from tests.conftest import bearer_for
 from tests.issuers.spec_wallet import receive
 from tests.verifiers.spec_vp_wallet import HeldCredential
 
+GANGNAM = {
+    "slug": "gangnam-youth",
+    "name": {"ko": "강남구 청년정책과", "en": "Gangnam Youth Policy"},
+    "services": ["k_pass_youth"],
+    "redirect_uri": "https://gangnam.example/done",
+}
+
 
 @pytest.fixture
 def verifier_admin(client, platform) -> dict[str, str]:

@@ -17,6 +17,7 @@ from sqlmodel import Session
 
 import catalog
 from keys import jws
+from tests.verifiers.conftest import GANGNAM
 from verifiers.dcql_from_policy import derive_dcql
 from verifiers.models import PresentationRequest
 from verifiers.policies import load_policies
@@ -140,16 +141,7 @@ def test_callback_urls_are_checked(client, youth_backend, app, url, development,
 
 
 def test_admin_registers_a_verifier_with_an_oauth_client(client, verifier_admin) -> None:
-    response = client.post(
-        "/admin/verifiers",
-        json={
-            "slug": "gangnam-youth",
-            "name": {"ko": "강남구 청년정책과", "en": "Gangnam Youth Policy"},
-            "services": ["k_pass_youth"],
-            "redirect_uri": "https://gangnam.example/done",
-        },
-        headers=verifier_admin,
-    )
+    response = client.post("/admin/verifiers", json=GANGNAM, headers=verifier_admin)
     assert response.status_code == 201, response.text
     registered = response.json()
     token = client.post(

@@ -13,7 +13,7 @@ from sqlmodel import Session
 
 from keys import jws
 from keys.jwk import generate_private_key, public_jwk, thumbprint
-from tests.verifiers.conftest import birth_date_for_age, youth_claims
+from tests.verifiers.conftest import GANGNAM, birth_date_for_age, youth_claims
 from tests.verifiers.spec_vp_wallet import HeldCredential, answer, b64url, fetch_request, present, respond, select
 from vc import sd_jwt_vc
 from verifiers.models import PresentationRequest
@@ -468,16 +468,7 @@ def test_deeply_nested_vp_token_is_a_clean_refusal(client, youth_backend, youth_
 def test_same_device_redirect_carries_a_fresh_response_code(client, credentials, platform, verifier_admin) -> None:
     from tests.conftest import bearer_for
 
-    registered = client.post(
-        "/admin/verifiers",
-        json={
-            "slug": "gangnam-youth",
-            "name": {"ko": "강남구 청년정책과", "en": "Gangnam Youth Policy"},
-            "services": ["k_pass_youth"],
-            "redirect_uri": "https://gangnam.example/done",
-        },
-        headers=verifier_admin,
-    )
+    registered = client.post("/admin/verifiers", json=GANGNAM, headers=verifier_admin)
     assert registered.status_code == 201
     backend = bearer_for(client, platform, "verifier:gangnam-youth", ["presentations:request"])
     created = client.post("/verifiers/requests", json={"service_id": "k_pass_youth"}, headers=backend).json()
