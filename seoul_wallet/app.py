@@ -107,7 +107,11 @@ def verifier_service(platform: Platform) -> VerifierService:
         policies=load_policies(services, types),
         services=services,
         types=types,
-        settings=VerifierSettings(public_url=settings.public_url, development=settings.development),
+        settings=VerifierSettings(
+            public_url=settings.public_url,
+            development=settings.development,
+            vp_token_retention=settings.vp_token_retention_seconds,
+        ),
     )
 
 

@@ -27,6 +27,9 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     log_level: str = "INFO"
     callback_worker: bool = Field(default=True, description="deliver verifier callbacks in the background")
+    vp_token_retention_seconds: int = Field(
+        default=0, ge=0, le=90 * 86400, description="keep each accepted vp_token (encrypted) this long; 0: never"
+    )
 
     @model_validator(mode="after")
     def _check_public_url(self) -> Settings:

@@ -331,10 +331,12 @@ def create_router(service: VerifierService, bearer: Any) -> APIRouter:
 
 
 async def run_callback_worker(service: VerifierService, http: httpx.Client, interval: float = 1.0) -> None:
-    """Deliver due callbacks until cancelled (started by the app's lifespan)."""
+    """Deliver due callbacks and drop vp_tokens past their retention, until cancelled (started by
+    the app's lifespan)."""
     while True:
         try:
             await run_in_threadpool(deliver_due, service, http)
-        except Exception:  # a bad row must not stop deliveries; it is logged and retried
-            log.exception("callback worker error")
+            await run_in_threadpool(service.purge_retained_vp_tokens)
+        except Exception:  # a bad row must not stop the worker; it is logged and retried
+            log.exception("verifier worker error")
         await asyncio.sleep(interval)

@@ -598,6 +598,30 @@ class VerifierService:
             out["values"] = json.loads(plain)
         return out
 
+    def purge_retained_vp_tokens(self, now: int | None = None) -> int:
+        """Drop every retained vp_token whose retention period is over; returns how many."""
+        now = int(time.time()) if now is None else now
+        with Session(self.engine, expire_on_commit=False) as session:
+            result = session.execute(
+                update(PresentationRequest)
+                .where(
+                    PresentationRequest.vp_token_purge_at.is_not(None),  # type: ignore[union-attr]
+                    PresentationRequest.vp_token_purge_at <= now,  # type: ignore[operator]
+                )
+                .values(vp_token_encrypted=None, vp_token_purge_at=None)
+            )
+            session.commit()
+        return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+    def retained_vp_token(self, slug: str, request_id: str) -> str | None:
+        """The vp_token kept for the retention period (decrypted), or None."""
+        with Session(self.engine, expire_on_commit=False) as session:
+            request = self._request(session, slug, request_id)
+        if request.vp_token_encrypted is None:
+            return None
+        owner = verifier_owner(slug)
+        return self.data_keys.decrypt(owner, f"{request.id}/vp_token", request.vp_token_encrypted).decode()
+
     def verifier_of_request(self, request_id: str) -> str:
         """The verifier that made a request (for the operator's CLI)."""
         with Session(self.engine, expire_on_commit=False) as session:

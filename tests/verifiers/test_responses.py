@@ -483,3 +483,33 @@ def test_same_device_redirect_carries_a_fresh_response_code(client, credentials,
     url = f"/verifiers/requests/{created['request_id']}"
     assert client.get(url, params={"response_code": code}, headers=backend).json()["eligible"] is True
     assert client.get(url, params={"response_code": "guess"}, headers=backend).status_code == 404
+
+
+def test_vp_token_is_dropped_by_default_and_purged_after_a_configured_retention(
+    client, youth_backend, youth_case, app, platform
+) -> None:
+    import dataclasses
+
+    request_id, request, chosen = youth_case
+    service = app.state.verifiers
+    assert service.settings.vp_token_retention == 0
+    service.settings = dataclasses.replace(service.settings, vp_token_retention=3600)
+    vp = _vp(request, chosen)
+    assert respond(request, vp, client).status_code == 200
+    kept = service.retained_vp_token("seoul-youth", request_id)
+    assert json.loads(kept) == vp
+    with Session(platform.engine) as session:
+        row = session.get(PresentationRequest, request_id)
+        assert b"resident_registration" not in row.vp_token_encrypted  # encrypted at rest
+    assert service.purge_retained_vp_tokens(now=int(time.time()) + 60) == 0  # still within retention
+    assert service.purge_retained_vp_tokens(now=int(time.time()) + 3601) == 1
+    assert service.retained_vp_token("seoul-youth", request_id) is None
+
+
+def test_no_vp_token_is_kept_without_retention(client, youth_backend, youth_case, app, platform) -> None:
+    request_id, request, chosen = youth_case
+    assert respond(request, _vp(request, chosen), client).status_code == 200
+    with Session(platform.engine) as session:
+        row = session.get(PresentationRequest, request_id)
+    assert row.vp_token_encrypted is None and row.vp_token_purge_at is None
+    assert app.state.verifiers.retained_vp_token("seoul-youth", request_id) is None
