@@ -7,7 +7,7 @@ import asyncio
 import io
 import logging
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 import segno
@@ -68,12 +68,16 @@ class TrustedIssuerOut(BaseModel):
 class RequestIn(BaseModel):
     service_id: str = Field(min_length=1, max_length=100)
     callback_url: str | None = Field(default=None, max_length=2000)
+    client_id_prefix: Literal["x509_san_dns", "redirect_uri"] = Field(
+        default="x509_san_dns",
+        description="redirect_uri: an unsigned request passed by value, in development mode only",
+    )
 
 
 class RequestCreated(BaseModel):
     request_id: str
     client_id: str
-    request_uri: str
+    request_uri: str | None = Field(description="absent when the request is passed by value (redirect_uri:)")
     link: str = Field(description="openid4vp:// link for a wallet, also as a QR code")
     qr_svg: str
     qr_png: str
@@ -208,7 +212,7 @@ def create_router(service: VerifierService, bearer: Any) -> APIRouter:
         responses={403: problem, 404: problem, 422: problem},
     )
     def create_request(body: RequestIn, token: AccessToken = require_requester) -> dict[str, Any]:
-        created = service.create_request(_verifier_of(token), body.service_id, body.callback_url)
+        created = service.create_request(_verifier_of(token), body.service_id, body.callback_url, body.client_id_prefix)
         base = f"{service.base_url}/verifiers/requests/{created.request_id}"
         return {
             "request_id": created.request_id,
@@ -247,15 +251,7 @@ def create_router(service: VerifierService, bearer: Any) -> APIRouter:
     def _qr_route(kind: str, media_type: str) -> Callable[..., Response]:
         def qr(request_id: str, token: AccessToken = require_requester) -> Response:
             slug = _verifier_of(token)
-            result = service.result(slug, request_id)
-            verifier = service.get(slug)
-            request_uri = f"{service.base_url}/verifiers/{slug}/requests/{result['request_id']}/object"
-            from urllib.parse import quote
-
-            link = (
-                f"openid4vp://?client_id={quote(service.client_id(verifier), safe='')}"
-                f"&request_uri={quote(request_uri, safe='')}"
-            )
+            _, link = service.link(service.pending_request(slug, request_id), service.get(slug))
             return Response(_qr(link, kind), media_type=media_type)
 
         return qr

@@ -82,7 +82,7 @@ class VerifierSettings:
 class CreatedRequest:
     request_id: str
     client_id: str
-    request_uri: str
+    request_uri: str | None
     link: str
     expires_at: int
 
@@ -197,8 +197,22 @@ class VerifierService:
 
     # -- requests -----------------------------------------------------------------------------------
 
-    def create_request(self, slug: str, service_id: str, callback_url: str | None = None) -> CreatedRequest:
+    def create_request(
+        self, slug: str, service_id: str, callback_url: str | None = None, client_id_prefix: str = "x509_san_dns"
+    ) -> CreatedRequest:
+        """A new check. `client_id_prefix` "redirect_uri" makes an unsigned request passed by value
+        (OpenID4VP 1.0 §5.9.3), for development only: wallets cannot authenticate such a verifier."""
         verifier = self.get(slug)
+        if client_id_prefix not in ("x509_san_dns", "redirect_uri"):
+            raise VerifierError(
+                "unsupported_client_id_prefix", f"no client identifier prefix {client_id_prefix!r}", status=422
+            )
+        if client_id_prefix == "redirect_uri" and not self.settings.development:
+            raise VerifierError(
+                "unsigned_requests_not_allowed",
+                "the redirect_uri: prefix (unsigned requests) is for development only",
+                status=422,
+            )
         if service_id not in json.loads(verifier.services):
             raise VerifierError(
                 "service_not_operated", f"verifier {slug!r} does not operate service {service_id!r}", status=403
@@ -214,7 +228,11 @@ class VerifierService:
             verifier=slug,
             service_id=service_id,
             policy_version=self.policies[service_id].version,
-            client_id=self.client_id(verifier),
+            client_id=(
+                self.client_id(verifier)
+                if client_id_prefix == "x509_san_dns"
+                else f"redirect_uri:{self.response_uri(verifier)}"
+            ),
             nonce=secrets.token_urlsafe(24),
             state=secrets.token_urlsafe(24),
             dcql_query=json.dumps(self._queries[service_id], ensure_ascii=False),
@@ -225,9 +243,23 @@ class VerifierService:
         with Session(self.engine, expire_on_commit=False) as session:
             session.add(request)
             session.commit()
-        request_uri = f"{self.base_url}/verifiers/{slug}/requests/{request.id}/object"
-        link = f"openid4vp://?client_id={quote(request.client_id, safe='')}&request_uri={quote(request_uri, safe='')}"
+        request_uri, link = self.link(request, verifier)
         return CreatedRequest(request.id, request.client_id, request_uri, link, request.expires_at)
+
+    def link(self, request: PresentationRequest, verifier: Verifier) -> tuple[str | None, str]:
+        """The request_uri (None when passed by value) and the openid4vp:// link for a wallet."""
+        if request.client_id.startswith("redirect_uri:"):
+            claims = self._request_claims(request, verifier)
+            params = {k: v for k, v in claims.items() if k not in ("iss", "aud", "iat", "exp")}
+            query = "&".join(
+                f"{k}={quote(v if isinstance(v, str) else json.dumps(v, separators=(',', ':')), safe='')}"
+                for k, v in params.items()
+            )
+            return None, f"openid4vp://?{query}"
+        request_uri = f"{self.base_url}/verifiers/{verifier.slug}/requests/{request.id}/object"
+        return request_uri, (
+            f"openid4vp://?client_id={quote(request.client_id, safe='')}&request_uri={quote(request_uri, safe='')}"
+        )
 
     def _request(self, session: Session, slug: str, request_id: str) -> PresentationRequest:
         request = session.get(PresentationRequest, request_id)
@@ -235,11 +267,18 @@ class VerifierService:
             raise VerifierError("unknown_request", "no such request", status=404)
         return request
 
+    def pending_request(self, slug: str, request_id: str) -> PresentationRequest:
+        """The verifier's own request (404 for anyone else's)."""
+        with Session(self.engine, expire_on_commit=False) as session:
+            return self._request(session, slug, request_id)
+
     def request_object(self, slug: str, request_id: str) -> str:
         """The signed request object (JAR, `typ: oauth-authz-req+jwt`, x5c chain to the RP CA)."""
         verifier = self.get(slug)
         with Session(self.engine, expire_on_commit=False) as session:
             request = self._request(session, slug, request_id)
+        if request.client_id.startswith("redirect_uri:"):
+            raise VerifierError("unknown_request", "this request is passed by value, unsigned", status=404)
         if request.status != "pending" or time.time() >= request.expires_at:
             raise VerifierError("request_not_pending", "the request has expired or was answered", status=410)
         certificate = self.ca.latest_certificate(slug)

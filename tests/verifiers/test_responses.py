@@ -513,3 +513,32 @@ def test_no_vp_token_is_kept_without_retention(client, youth_backend, youth_case
         row = session.get(PresentationRequest, request_id)
     assert row.vp_token_encrypted is None and row.vp_token_purge_at is None
     assert app.state.verifiers.retained_vp_token("seoul-youth", request_id) is None
+
+
+def test_unsigned_redirect_uri_requests_in_development_only(client, youth_backend, credentials, app) -> None:
+    from urllib.parse import parse_qs, urlsplit
+
+    body = {"service_id": "seoul_youth_allowance", "client_id_prefix": "redirect_uri"}
+    created = client.post("/verifiers/requests", json=body, headers=youth_backend)
+    assert created.status_code == 201, created.text
+    created = created.json()
+    assert created["client_id"].startswith("redirect_uri:") and created.get("request_uri") is None
+    # OpenID4VP 1.0 §5.9.3: passed by value, unsigned; the client id is the response URI itself.
+    params = {k: v[0] for k, v in parse_qs(urlsplit(created["link"]).query).items()}
+    assert params["client_id"] == "redirect_uri:" + params["response_uri"]
+    assert "request_uri" not in params and "request" not in params
+    claims = {**params, "dcql_query": json.loads(params["dcql_query"])}
+    wallet = credentials.wallet(youth_claims())
+    from tests.verifiers.spec_vp_wallet import Request
+
+    request = Request(client_id=params["client_id"], claims=claims, leaf=None, raw="")  # type: ignore[arg-type]
+    assert answer(request, wallet, client).status_code == 200
+    result = result_of(client, youth_backend, created["request_id"])
+    assert result["eligible"] is True
+    # There is no signed request object for it.
+    assert client.get(f"/verifiers/seoul-youth/requests/{created['request_id']}/object").status_code == 404
+
+    object.__setattr__(app.state.verifiers.settings, "development", False)
+    refused_in_production = client.post("/verifiers/requests", json=body, headers=youth_backend)
+    assert refused_in_production.status_code == 422
+    assert refused_in_production.json()["reason"] == "unsigned_requests_not_allowed"
