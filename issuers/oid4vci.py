@@ -32,6 +32,8 @@ NONCE_TTL = 300
 PROOF_MAX_AGE = 300  # a proof's iat may be this old…
 PROOF_FUTURE_SKEW = 60  # …or this far in the future (clock skew)
 DECOYS = 2  # hide how many claims a credential carries
+_OFFERS = Offer.__table__
+_NONCES = IssuerNonce.__table__
 
 
 class OID4VCIError(Exception):
@@ -165,9 +167,11 @@ class OID4VCIIssuer:
                     left = max(MAX_TX_ATTEMPTS - attempts, 0)
                     raise OID4VCIError("invalid_grant", f"wrong transaction code; {left} attempt(s) left")
             access_token = secrets.token_urlsafe(32)
-            result = session.execute(
-                update(Offer)
-                .where(Offer.id == offer.id, Offer.state == "offered", Offer.expires_at > now)
+            # Core statements on the table (not ORM-enabled ones): less Python between taking
+            # SQLite's write lock and committing, which is what the two workers queue on.
+            result = session.connection().execute(
+                update(_OFFERS)
+                .where(_OFFERS.c.id == offer.id, _OFFERS.c.state == "offered", _OFFERS.c.expires_at > now)
                 .values(
                     state="token_issued",
                     access_token_hash=sha256_hex(access_token),
@@ -274,17 +278,18 @@ class OID4VCIIssuer:
             # From here on, writes: all in this transaction, undone together on any failure. The
             # used-nonce row's primary key makes a replay fail, even from two workers at once.
             expires_at = int(nonce.partition(".")[0])
+            connection = session.connection()
             try:
-                session.execute(
-                    insert(IssuerNonce).values(nonce_hash=sha256_hex(nonce), agency=agency.slug, expires_at=expires_at)
+                connection.execute(
+                    insert(_NONCES).values(nonce_hash=sha256_hex(nonce), agency=agency.slug, expires_at=expires_at)
                 )
             except IntegrityError:
                 session.rollback()
                 raise OID4VCIError("invalid_nonce", "the nonce has already been used") from None
             if secrets.randbelow(200) == 0:  # spent nonces are swept now and then, not by a scheduler
                 session.execute(delete(IssuerNonce).where(IssuerNonce.expires_at < now))
-            result = session.execute(
-                update(Offer).where(Offer.id == offer.id, Offer.state == "token_issued").values(**changes)
+            result = connection.execute(
+                update(_OFFERS).where(_OFFERS.c.id == offer.id, _OFFERS.c.state == "token_issued").values(**changes)
             )
             if result.rowcount != 1:  # type: ignore[attr-defined]
                 session.rollback()
