@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
-import json
 import time
 from urllib.parse import parse_qs, urlsplit
 
@@ -178,7 +177,6 @@ def test_decision_key_and_rp_ca_are_published(client) -> None:
     assert pem.headers["content-type"] == "application/x-pem-file"
     ca = x509.load_pem_x509_certificate(pem.content)
     assert ca.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
-    assert json.dumps(client.get("/verifiers/jwks.json").json())
 
 
 def test_admin_manages_the_trusted_issuer_registry(client, verifier_admin) -> None:
