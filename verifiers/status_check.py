@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import httpx
@@ -56,7 +57,15 @@ class StatusCheck:
 
 
 class StatusListClient:
-    def __init__(self, http: httpx.Client, *, max_staleness: int = 3600, allow_http: bool = False) -> None:
+    def __init__(
+        self,
+        http: httpx.Client,
+        *,
+        max_staleness: int = 3600,
+        allow_http: bool = False,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.clock = clock
         self.http = http
         self.max_staleness = max_staleness
         self.allow_http = allow_http
@@ -78,7 +87,7 @@ class StatusListClient:
         return verify_status_list_token(token, key, expected_uri=uri, now=int(now))
 
     def _list(self, uri: str, key: PublicKey | jws.KeyResolver) -> tuple[float, VerifiedStatusList]:
-        now = time.time()
+        now = self.clock()
         with self._lock:
             cached = self._cache.get(uri)
         if cached is not None and now < cached[1]:
