@@ -44,6 +44,9 @@ from verifiers.urls import UnsafeURL, check_client_url
 log = logging.getLogger("seoul_wallet.verifiers")
 
 DECISIONS_OWNER = "verifiers"  # the verifier platform key that signs decisions
+# How long a backend may keep claim values it receives (needs_values). The catalog gives no
+# per-service figure; a year covers an application round. Stated in each consent record.
+VALUES_RETENTION_DAYS = 365
 REQUEST_OBJECT_TYP = "oauth-authz-req+jwt"
 DECISION_TYP = "eligibility-decision+jwt"
 SEOUL = ZoneInfo("Asia/Seoul")
@@ -348,14 +351,14 @@ class VerifierService:
             changes |= {"status": "rejected", "answered_at": int(time.time()), "eligible": False}
         with Session(self.engine, expire_on_commit=False) as session:
             # Only a pending request takes the refusal: a concurrent accepted answer is never overwritten.
-            session.execute(
+            updated = session.execute(
                 update(PresentationRequest)
                 .where(PresentationRequest.id == request.id, PresentationRequest.status == "pending")
                 .values(**changes)
             )
             session.commit()
-        if error.final:
-            self._schedule_callback(request)
+        if error.final and updated.rowcount == 1:  # type: ignore[attr-defined]
+            self._schedule_callback(request)  # once per request: only the response that ended it
         return error
 
     def _parse_vp_token(self, raw: str | None) -> dict[str, list[str]]:
@@ -423,13 +426,14 @@ class VerifierService:
     def _accept_checked(
         self, request: PresentationRequest, vp_token_raw: str | None, now: int, bound: list[bool]
     ) -> ResponseOutcome:
+        if request.policy_version != self.policies[request.service_id].version:
+            # The rule changed after this request was made: deciding it under the new rule would
+            # judge claims the citizen was asked for under the old one.
+            raise VerifierError(
+                "policy_changed", "the service's eligibility rule changed; start a new check", final=True
+            )
         vp_token = self._parse_vp_token(vp_token_raw)
-        # The query a request was made with is the one derived from its policy version.
-        query = (
-            self._parsed_queries[request.service_id]
-            if request.policy_version == self.policies[request.service_id].version
-            else parse_query(json.loads(request.dcql_query))
-        )
+        query = self._parsed_queries[request.service_id]
         known = {c.id for c in query.credentials}
         extra = sorted(set(vp_token) - known)
         if extra:
@@ -485,7 +489,7 @@ class VerifierService:
             # The data items are what the verifier reads: presented claims its policy uses.
             data_items=tuple(sorted(requested & read)),
             values_shared=bool(values),
-            retention_days=0 if not values else 365,
+            retention_days=VALUES_RETENTION_DAYS if values else 0,
             holder=holder,
             evidence_sha256=hashlib.sha256("".join(sorted(kb_hashes)).encode()).hexdigest(),
             notice_sha256=notice,

@@ -536,3 +536,17 @@ def test_unsigned_redirect_uri_requests_in_development_only(client, youth_backen
     refused_in_production = client.post("/verifiers/requests", json=body, headers=youth_backend)
     assert refused_in_production.status_code == 422
     assert refused_in_production.json()["reason"] == "unsigned_requests_not_allowed"
+
+
+def test_a_request_made_under_an_older_policy_version_is_not_decided(
+    client, youth_backend, youth_case, platform
+) -> None:
+    request_id, request, chosen = youth_case
+    with Session(platform.engine) as session:
+        row = session.get(PresentationRequest, request_id)
+        row.policy_version = "2025.2"  # as if the rule was updated after the QR code was shown
+        session.add(row)
+        session.commit()
+    response = respond(request, _vp(request, chosen), client)
+    assert_refused(client, youth_backend, request_id, response, "policy_changed")
+    assert result_of(client, youth_backend, request_id)["status"] == "rejected"
