@@ -7,7 +7,7 @@ import time
 from dataclasses import dataclass
 
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, select
+from sqlmodel import Session
 
 from auth.models import OAuthClient, hash_client_secret
 
@@ -38,9 +38,3 @@ def register_client(engine: Engine, subject: str, scopes: list[str], name: str =
         )
         session.commit()
     return ClientCredentials(client_id=client_id, client_secret=secret, subject=subject, scope=scope)
-
-
-def clients_of(engine: Engine, subject: str) -> list[OAuthClient]:
-    """Every client acting for `subject`."""
-    with Session(engine) as session:
-        return list(session.exec(select(OAuthClient).where(OAuthClient.subject == subject)))

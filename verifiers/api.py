@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import json
 import logging
 from collections.abc import Callable
 from typing import Any, Literal
@@ -105,8 +106,6 @@ def _verifier_of(token: AccessToken) -> str:
 
 
 def _out(service: VerifierService, verifier: Any) -> dict[str, Any]:
-    import json
-
     return {
         "slug": verifier.slug,
         "name": {"ko": verifier.name_ko, "en": verifier.name_en},
@@ -245,7 +244,7 @@ def create_router(service: VerifierService, bearer: Any) -> APIRouter:
         responses={404: problem},
     )
     def get_callbacks(request_id: str, token: AccessToken = require_requester) -> list[dict[str, Any]]:
-        service.result(_verifier_of(token), request_id)  # 404 unless it is this verifier's request
+        service.pending_request(_verifier_of(token), request_id)  # 404 unless it is this verifier's request
         return delivery_log(service, request_id)
 
     def _qr_route(kind: str, media_type: str) -> Callable[..., Response]:

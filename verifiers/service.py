@@ -26,7 +26,7 @@ from sqlmodel import Session, select
 from catalog import CredentialType, Service
 from keys import jws
 from keys.datakeys import DataKeyStore
-from keys.jwk import load_public_jwk, thumbprint
+from keys.jwk import thumbprint
 from keys.keyring import KeyRing
 from vc import sd_jwt, sd_jwt_vc
 from vc.dcql import DCQLError, check_presentation, parse_query
@@ -685,10 +685,6 @@ class VerifierService:
 
     def public_jwk_of_decisions(self) -> dict[str, Any]:
         return self.keyring.jwks(DECISIONS_OWNER)
-
-    def holder_key_thumbprint(self, jwk: dict[str, Any]) -> str:
-        load_public_jwk(jwk)
-        return thumbprint(jwk)
 
     def signed_callback_body(self, request_id: str) -> str:
         """The callback body: a JWT by the decisions key over the request id and its result."""
