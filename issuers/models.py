@@ -53,17 +53,9 @@ class Offer(SQLModel, table=True):
     status_index: int | None = None
     status: int | None = Field(default=None, description="0 valid, 1 invalid (revoked), 2 suspended")
     holder_jkt: str | None = Field(default=None, max_length=64, description="RFC 7638 thumbprint of cnf.jwk")
-
-
-class IssuerNonce(SQLModel, table=True):
-    """A `c_nonce` already spent at the credential endpoint, kept until it would have expired anyway.
-    Nonces themselves are MAC-authenticated (see `IssuerSecrets.c_nonce`), so issuing one is free."""
-
-    __tablename__ = "issuer_nonces"
-
-    nonce_hash: str = Field(primary_key=True, max_length=64)
-    agency: str = Field(max_length=32)
-    expires_at: int = Field(index=True)
+    # The c_nonce the credential was requested with. Unique: a nonce is spent once, across all
+    # offers, and recording it is part of the same single-statement update that issues.
+    c_nonce_hash: str | None = Field(default=None, max_length=64, unique=True, index=True)
 
 
 class StatusListRecord(SQLModel, table=True):

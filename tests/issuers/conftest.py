@@ -23,7 +23,6 @@ RESIDENT = {
 ISSUER_TABLES = (
     "issuer_agencies",
     "issuer_offers",
-    "issuer_nonces",
     "issuer_status_lists",
     "issuer_batches",
     "issuer_batch_errors",

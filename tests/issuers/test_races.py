@@ -8,7 +8,8 @@ import threading
 
 from issuers.offers import Offers
 from issuers.oid4vci import MAX_TX_ATTEMPTS
-from tests.issuers.test_oid4vci_errors import make_offer, redeem
+from tests.issuers.spec_wallet import HolderKey
+from tests.issuers.test_oid4vci_errors import ISSUER, access_token, body_with, credential, make_offer, nonce, redeem
 from tests.issuers.test_status_rotation_storage import issue, status_of
 from vc.status_list import INVALID
 
@@ -37,8 +38,8 @@ def test_parallel_revocations_all_reach_the_status_list(client, mois, issuer_con
     offers = Offers(issuer_context)
     results = _together(offers.change_status, [("mois", offer_id, "revoke") for offer_id, _ in issued])
     assert not [r for r in results if isinstance(r, Exception)], results
-    for _, credential in issued:
-        status, _, _ = status_of(client, credential)
+    for _, issued_credential in issued:
+        status, _, _ = status_of(client, issued_credential)
         assert status == INVALID
 
 
@@ -63,3 +64,35 @@ def test_deeply_nested_json_is_a_clean_error(client, mois) -> None:
     )
     assert response.status_code in (400, 401)
     assert "error" in response.json()
+
+
+def test_one_nonce_raced_across_offers_issues_once(client, mois) -> None:
+    # The spent nonce is a unique column of the offer it issued: 8 offers racing with one nonce
+    # get one credential between them; the other 7 keep their tokens for a fresh nonce.
+    holder = HolderKey.generate()
+    shared = nonce(client)
+    tokens = [access_token(client, mois) for _ in range(8)]
+    responses = _together(
+        lambda token: credential(client, token, body_with(holder.proof(ISSUER, shared))), [(t,) for t in tokens]
+    )
+    assert sorted(r.status_code for r in responses) == [200] + [400] * 7
+    assert all(r.json()["error"] == "invalid_nonce" for r in responses if r.status_code == 400)
+    losers = [t for t, r in zip(tokens, responses, strict=True) if r.status_code == 400]
+    retry = credential(client, losers[0], body_with(holder.proof(ISSUER, nonce(client))))
+    assert retry.status_code == 200, retry.text
+
+
+def test_one_access_token_raced_issues_once(client, mois) -> None:
+    holder = HolderKey.generate()
+    token = access_token(client, mois)
+    proofs = [holder.proof(ISSUER, nonce(client)) for _ in range(8)]
+    responses = _together(lambda proof: credential(client, token, body_with(proof)), [(p,) for p in proofs])
+    assert sorted(r.status_code for r in responses) == [200] + [401] * 7
+    assert all(r.json()["error"] == "invalid_token" for r in responses if r.status_code == 401)
+
+
+def test_one_pre_authorized_code_raced_gives_one_token(client, mois) -> None:
+    offer = make_offer(client, mois)
+    responses = _together(lambda: redeem(client, offer), [() for _ in range(8)])
+    assert sorted(r.status_code for r in responses) == [200] + [400] * 7
+    assert all(r.json()["error"] == "invalid_grant" for r in responses if r.status_code == 400)
