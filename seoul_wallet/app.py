@@ -26,6 +26,7 @@ from keys.datakeys import DataKeyStore
 from keys.keyring import KeyRing
 from keys.master import load_master_key
 from seoul_wallet.database import create_database_engine
+from seoul_wallet.logging_setup import configure_logging
 from seoul_wallet.middleware import BodySizeLimitMiddleware, RequestIdMiddleware
 from seoul_wallet.problems import install_problem_handlers, problem_response
 from seoul_wallet.settings import Settings
@@ -113,6 +114,14 @@ def verifier_service(platform: Platform) -> VerifierService:
             vp_token_retention=settings.vp_token_retention_seconds,
         ),
     )
+
+
+def create_served_app() -> FastAPI:
+    """The factory `serve` hands to uvicorn. Each worker process runs it, and worker processes are
+    spawned fresh, so each must set up the JSON logs itself (otherwise the access log is lost)."""
+    settings = Settings()
+    configure_logging(settings.log_level)
+    return create_app(settings)
 
 
 def create_app(settings: Settings | None = None, platform: Platform | None = None) -> FastAPI:

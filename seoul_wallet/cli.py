@@ -93,7 +93,7 @@ def serve(
     configure_logging(settings.log_level)
     prepare(_platform())
     uvicorn.run(
-        "seoul_wallet.app:create_app",
+        "seoul_wallet.app:create_served_app",
         factory=True,
         host=host,
         port=port,

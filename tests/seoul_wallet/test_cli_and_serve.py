@@ -87,11 +87,13 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def test_serve_runs_a_real_server(cli_env, tmp_path) -> None:
+@pytest.mark.parametrize("workers", [1, 2])
+def test_serve_runs_a_real_server(cli_env, tmp_path, workers) -> None:
+    # With 2 workers the requests are answered in spawned processes, which must log too.
     port = _free_port()
     env = {**os.environ, **cli_env}
     process = subprocess.Popen(
-        [sys.executable, "-m", "seoul_wallet.cli", "serve", "--port", str(port)],
+        [sys.executable, "-m", "seoul_wallet.cli", "serve", "--port", str(port), "--workers", str(workers)],
         cwd=tmp_path,
         env=env,
         stdout=subprocess.PIPE,
