@@ -11,7 +11,7 @@ import secrets
 import time
 from typing import Any
 
-from sqlalchemy import Connection, Row, select, update
+from sqlalchemy import Connection, Row, bindparam, select, update
 from sqlalchemy.exc import IntegrityError
 
 from issuers.agencies import AgencyInfo
@@ -32,6 +32,36 @@ PROOF_MAX_AGE = 300  # a proof's iat may be this old…
 PROOF_FUTURE_SKEW = 60  # …or this far in the future (clock skew)
 DECOYS = 2  # hide how many claims a credential carries
 _OFFERS = Offer.__table__
+_ISSUANCE_COLUMNS = (
+    "state",
+    "claims_sealed",
+    "access_token_hash",
+    "issued_at",
+    "credential_expires_at",
+    "status_list_id",
+    "status_index",
+    "status",
+    "holder_jkt",
+    "c_nonce_hash",
+)
+# The hot statements are built once, with bound parameters: building a statement per request
+# costs more Python than executing it does.
+_OFFER_BY_ID = select(_OFFERS).where(_OFFERS.c.id == bindparam("b_id"))
+_OFFER_BY_TOKEN = select(_OFFERS).where(_OFFERS.c.access_token_hash == bindparam("b_token_hash"))
+_REDEEM = (
+    update(_OFFERS)
+    .where(_OFFERS.c.id == bindparam("b_id"), _OFFERS.c.state == "offered", _OFFERS.c.expires_at > bindparam("b_now"))
+    .values(
+        state="token_issued",
+        access_token_hash=bindparam("b_token_hash"),
+        access_token_expires_at=bindparam("b_token_expires_at"),
+    )
+)
+_ISSUE = (
+    update(_OFFERS)
+    .where(_OFFERS.c.id == bindparam("b_id"), _OFFERS.c.state == "token_issued")
+    .values({name: bindparam(f"b_{name}") for name in _ISSUANCE_COLUMNS})
+)
 
 
 class OID4VCIError(Exception):
@@ -127,11 +157,7 @@ class OID4VCIIssuer:
         offer_id = self.context.secrets.offer_id_from_code(code)
         now = int(time.time())
         with self._autocommit() as connection:
-            offer = (
-                connection.execute(select(_OFFERS).where(_OFFERS.c.id == offer_id)).first()
-                if offer_id is not None
-                else None
-            )
+            offer = connection.execute(_OFFER_BY_ID, {"b_id": offer_id}).first() if offer_id is not None else None
             if offer is None or offer.agency != agency.slug:
                 raise OID4VCIError("invalid_grant", "the pre-authorized code is not valid")
             if offer.state == "locked":
@@ -174,13 +200,13 @@ class OID4VCIIssuer:
             # The redemption is this one conditional statement: it fails when another request
             # redeemed the code first, even from the other worker.
             result = connection.execute(
-                update(_OFFERS)
-                .where(_OFFERS.c.id == offer.id, _OFFERS.c.state == "offered", _OFFERS.c.expires_at > now)
-                .values(
-                    state="token_issued",
-                    access_token_hash=sha256_hex(access_token),
-                    access_token_expires_at=now + ACCESS_TOKEN_TTL,
-                )
+                _REDEEM,
+                {
+                    "b_id": offer.id,
+                    "b_now": now,
+                    "b_token_hash": sha256_hex(access_token),
+                    "b_token_expires_at": now + ACCESS_TOKEN_TTL,
+                },
             )
             if result.rowcount != 1:
                 raise OID4VCIError("invalid_grant", "the pre-authorized code has already been used")
@@ -200,9 +226,7 @@ class OID4VCIIssuer:
             raise OID4VCIError(
                 "invalid_token", "a bearer access token is required", 401, {"WWW-Authenticate": "Bearer"}
             )
-        offer = connection.execute(
-            select(_OFFERS).where(_OFFERS.c.access_token_hash == sha256_hex(token.strip()))
-        ).first()
+        offer = connection.execute(_OFFER_BY_TOKEN, {"b_token_hash": sha256_hex(token.strip())}).first()
         if offer is None or offer.agency != agency.slug:
             raise _invalid_token("the access token is not valid")
         if offer.state != "token_issued":
@@ -282,10 +306,9 @@ class OID4VCIIssuer:
             # lock for that statement only.
             credential, changes = self._sign(agency, offer, holder_jwk, now)
             try:
+                values = {**changes, "c_nonce_hash": sha256_hex(nonce)}
                 result = connection.execute(
-                    update(_OFFERS)
-                    .where(_OFFERS.c.id == offer.id, _OFFERS.c.state == "token_issued")
-                    .values(**changes, c_nonce_hash=sha256_hex(nonce))
+                    _ISSUE, {"b_id": offer.id, **{f"b_{name}": values[name] for name in _ISSUANCE_COLUMNS}}
                 )
             except IntegrityError:
                 raise OID4VCIError("invalid_nonce", "the nonce has already been used") from None
