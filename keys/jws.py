@@ -84,7 +84,21 @@ def _reject_constant(name: str) -> None:
 
 
 # RFC 8259 JSON only: Python's json would otherwise accept NaN and Infinity.
-decode_json = json.JSONDecoder(parse_constant=_reject_constant).decode
+_scan_json = json.JSONDecoder(parse_constant=_reject_constant).scan_once
+_JSON_WHITESPACE = " \t\n\r"
+
+
+def decode_json(text: str) -> Any:
+    """One JSON value (RFC 8259), surrounding whitespace allowed, nothing else. `json.loads`
+    without its Python wrapper: this runs several times per verification."""
+    start = len(text) - len(text.lstrip(_JSON_WHITESPACE))
+    try:
+        value, end = _scan_json(text, start)
+    except StopIteration:
+        raise ValueError("not JSON") from None
+    if end != len(text) and text[end:].strip(_JSON_WHITESPACE):
+        raise ValueError("extra data after the JSON value")
+    return value
 
 
 def _segment(data: str, what: str) -> bytes:
