@@ -19,6 +19,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, HTTPException
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import Connection, insert
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Field as SQLField
 from sqlmodel import Session, SQLModel
@@ -51,6 +52,9 @@ class PresentationLink(SQLModel, table=True):
     record_id: str = SQLField(foreign_key="consent_records.id", max_length=36)
     evidence_sha256: str | None = SQLField(default=None, max_length=64)
     created_at: int
+
+
+_LINKS = PresentationLink.__table__
 
 
 class PresentationGrantIn(BaseModel):
@@ -127,10 +131,10 @@ def record_presentation_grant(
             recorded_by="wallet",
         )
     if link is None:
-        record_id = ledger.request(_record_from(verifier_id, body))
-        with Session(ledger.engine) as session:
-            session.add(
-                PresentationLink(
+
+        def add_link(conn: Connection, record_id: str) -> None:
+            conn.execute(
+                insert(_LINKS).values(
                     verifier_id=verifier_id,
                     request_id=body.request_id,
                     record_id=record_id,
@@ -138,19 +142,29 @@ def record_presentation_grant(
                     created_at=int(time.time()),
                 )
             )
-            try:
-                session.commit()
-            except IntegrityError:  # a concurrent retry linked first: carry on with its record
-                session.rollback()
+
+        try:
+            record_id = ledger.grant_at_presentation(_record_from(verifier_id, body), verifier_id, add_link)
+        except IntegrityError:
+            # A concurrent post of this request linked first, and its transaction recorded the
+            # whole consent; this one recorded nothing. Carry on with that record below.
+            with Session(ledger.engine) as session:
                 link = session.get(PresentationLink, (verifier_id, body.request_id))
-                assert link is not None
-                record_id = link.record_id
-    else:
-        if link.evidence_sha256 != body.evidence_sha256:
-            raise PresentationConsentRefused("consent_for_another_presentation", "this request has another grant")
-        record_id = link.record_id
-    # The KB-JWT is the holder's signed act of consent to this request. Idempotent, so a retry (or a
-    # concurrent post of the same presentation) after any step completes the record, never fails it.
+            assert link is not None
+        except StateConflict as exc:  # cannot happen to a fresh record; refused, and nothing written
+            raise PresentationConsentRefused(f"consent_{exc.state}", f"the consent is {exc.state}") from None
+        else:
+            return PresentationGrantOut(
+                record_id=record_id,
+                receipt=ledger.receipt_for_verifier(record_id, verifier_id),
+                recorded_by="verifier",
+            )
+    if link.evidence_sha256 != body.evidence_sha256:
+        raise PresentationConsentRefused("consent_for_another_presentation", "this request has another grant")
+    record_id = link.record_id
+    # A retry or a concurrent post of this presentation: the record is normally complete already.
+    # Both steps are idempotent, so they complete a record left partial by an older version (which
+    # wrote it in several transactions) and never fail a complete one.
     try:
         ledger.grant(record_id, actor="citizen")
     except StateConflict as exc:

@@ -209,33 +209,67 @@ class ConsentLedger:
     def request(self, record: ConsentRecordIn) -> str:
         """Create a consent record in state `requested` (the wallet, before asking the citizen);
         returns its id. Allocates the record's index in its verifier's status list."""
-        record_id = str(uuid.uuid4())
-        body = {"id": record_id, "schema_version": SCHEMA_VERSION, **record.model_dump(mode="json")}
         now = self.clock()
         with self.engine.begin() as conn:
             appender = tlog.LogAppender.lock(conn)
-            # Under the log lock, so concurrent requests never take the same status index.
-            last = conn.execute(
-                select(func.max(_RECORDS.c.status_index)).where(_RECORDS.c.verifier_id == record.recipient)
-            ).scalar()
-            conn.execute(
-                insert(_RECORDS).values(
-                    id=record_id,
-                    citizen_id=record.citizen,
-                    verifier_id=record.recipient,
-                    status_index=0 if last is None else last + 1,
-                    state="requested",
-                    one_time=record.frequency.kind == "one_time",
-                    valid_from=to_timestamp(record.validity.start),
-                    valid_until=to_timestamp(record.validity.end),
-                    notice_version=record.notice.version,
-                    body=rfc8785.dumps(body).decode("utf-8"),
-                    created_at=int(now),
-                    updated_at=int(now),
-                )
-            )
-            self._append_event(conn, appender, record_id, body, "requested", record.actor.role, None, int(now * 1000))
+            record_id = self._insert_requested(conn, appender, record, now)
             appender.flush()
+        return record_id
+
+    def _insert_requested(
+        self, conn: Connection, appender: tlog.LogAppender, record: ConsentRecordIn, now: float
+    ) -> str:
+        record_id = str(uuid.uuid4())
+        body = {"id": record_id, "schema_version": SCHEMA_VERSION, **record.model_dump(mode="json")}
+        # Under the log lock, so concurrent requests never take the same status index.
+        last = conn.execute(
+            select(func.max(_RECORDS.c.status_index)).where(_RECORDS.c.verifier_id == record.recipient)
+        ).scalar()
+        conn.execute(
+            insert(_RECORDS).values(
+                id=record_id,
+                citizen_id=record.citizen,
+                verifier_id=record.recipient,
+                status_index=0 if last is None else last + 1,
+                state="requested",
+                one_time=record.frequency.kind == "one_time",
+                valid_from=to_timestamp(record.validity.start),
+                valid_until=to_timestamp(record.validity.end),
+                notice_version=record.notice.version,
+                body=rfc8785.dumps(body).decode("utf-8"),
+                created_at=int(now),
+                updated_at=int(now),
+            )
+        )
+        self._append_event(conn, appender, record_id, body, "requested", record.actor.role, None, int(now * 1000))
+        return record_id
+
+    def grant_at_presentation(
+        self, record: ConsentRecordIn, verifier_id: str, link: Callable[[Connection, str], None]
+    ) -> str:
+        """A consent given by presenting (the KB-JWT is the holder's signed act): requested, granted
+        and used, logged in one transaction, so a consent is never left half recorded and the log
+        lock is taken once. `link(conn, record_id)` runs in that transaction too; whatever it
+        raises (say, an IntegrityError when a concurrent post linked first) undoes everything.
+        Returns the record id."""
+        signing_key = self._signing_key()  # before the log lock, as in _transition
+        now = self.clock()
+        with self.engine.begin() as conn:
+            appender = tlog.LogAppender.lock(conn)
+            record_id = self._insert_requested(conn, appender, record, now)
+            link(conn, record_id)
+            self._apply(conn, appender, self._load(conn, record_id), "granted", "citizen", None, None, signing_key, now)
+            self._apply(
+                conn,
+                appender,
+                self._load(conn, record_id),
+                "used",
+                "verifier",
+                {"verifier": verifier_id},
+                self._check_use,
+                None,
+                now,
+            )
         return record_id
 
     def _load(self, conn: Connection, record_id: str, **owner: str) -> Any:
@@ -259,36 +293,49 @@ class ConsentLedger:
         check: Callable[[Connection, Any, float], None] | None = None,
     ) -> str | None:
         """Apply one lifecycle event; returns a receipt for grants and re-consents."""
-        allowed, target = TRANSITIONS[event_type]
         # Load the signing key before taking the log lock: a first use may write to the key table.
         signing_key = self._signing_key() if event_type in ("granted", "reconsented") else None
         now = self.clock()
         with self.engine.begin() as conn:
             appender = tlog.LogAppender.lock(conn)
             row = self._load(conn, record_id, **(owner or {}))
-            state = effective_state(row.state, row.valid_until, now)
-            if event_type == "expired":
-                if state != "expired" or row.state not in allowed:
-                    raise StateConflict(f"consent is {state}, not due to expire", state)
-            elif state not in allowed:
-                raise StateConflict(f"a {state} consent cannot be {event_type}", state)
-            if check is not None:
-                check(conn, row, now)
-            if event_type == "used" and row.one_time:
-                target = "used_up"
-            body = json.loads(row.body)
-            leaf, opened = self._append_event(
-                conn, appender, record_id, body, event_type, actor, details, int(now * 1000)
-            )
-            appender.flush()
-            values: dict[str, Any] = {"state": target, "updated_at": int(now)}
-            if event_type == "reconsented" and details is not None:
-                values["notice_version"] = details["notice"]["version"]
-            receipt = None
-            if signing_key is not None:
-                receipt = self._receipt(conn, appender, signing_key, row, body, leaf, opened, now)
-                values["receipt"] = receipt
-            conn.execute(update(_RECORDS).where(_RECORDS.c.id == record_id).values(**values))
+            return self._apply(conn, appender, row, event_type, actor, details, check, signing_key, now)
+
+    def _apply(
+        self,
+        conn: Connection,
+        appender: tlog.LogAppender,
+        row: Any,
+        event_type: str,
+        actor: str,
+        details: dict[str, Any] | None,
+        check: Callable[[Connection, Any, float], None] | None,
+        signing_key: tuple[str, ed25519.Ed25519PrivateKey] | None,
+        now: float,
+    ) -> str | None:
+        """One lifecycle event on `row`, inside the caller's locked transaction."""
+        allowed, target = TRANSITIONS[event_type]
+        state = effective_state(row.state, row.valid_until, now)
+        if event_type == "expired":
+            if state != "expired" or row.state not in allowed:
+                raise StateConflict(f"consent is {state}, not due to expire", state)
+        elif state not in allowed:
+            raise StateConflict(f"a {state} consent cannot be {event_type}", state)
+        if check is not None:
+            check(conn, row, now)
+        if event_type == "used" and row.one_time:
+            target = "used_up"
+        body = json.loads(row.body)
+        leaf, opened = self._append_event(conn, appender, row.id, body, event_type, actor, details, int(now * 1000))
+        appender.flush()
+        values: dict[str, Any] = {"state": target, "updated_at": int(now)}
+        if event_type == "reconsented" and details is not None:
+            values["notice_version"] = details["notice"]["version"]
+        receipt = None
+        if signing_key is not None:
+            receipt = self._receipt(conn, appender, signing_key, row, body, leaf, opened, now)
+            values["receipt"] = receipt
+        conn.execute(update(_RECORDS).where(_RECORDS.c.id == row.id).values(**values))
         return receipt
 
     def _receipt(
@@ -337,22 +384,27 @@ class ConsentLedger:
     def record_use(self, record_id: str, verifier_id: str) -> None:
         """A presentation under this consent to its recipient; refused unless the consent is
         granted, within validity, not used up (one-time) and not used too often (periodic)."""
-
-        def check(conn: Connection, row: Any, now: float) -> None:
-            if now < row.valid_from:
-                raise StateConflict("the consent is not valid yet", "granted")
-            body = json.loads(row.body)
-            interval = body["frequency"].get("interval_days")
-            if interval:
-                last = conn.execute(
-                    select(func.max(_EVENTS.c.time_ms)).where(_EVENTS.c.record_id == row.id, _EVENTS.c.type == "used")
-                ).scalar()
-                if last is not None and now * 1000 - last < interval * 86_400_000:
-                    raise StateConflict(f"a periodic consent is used at most once every {interval} days", "granted")
-
         self._transition(
-            record_id, "used", "verifier", {"verifier": verifier_id}, owner={"verifier_id": verifier_id}, check=check
+            record_id,
+            "used",
+            "verifier",
+            {"verifier": verifier_id},
+            owner={"verifier_id": verifier_id},
+            check=self._check_use,
         )
+
+    @staticmethod
+    def _check_use(conn: Connection, row: Any, now: float) -> None:
+        if now < row.valid_from:
+            raise StateConflict("the consent is not valid yet", "granted")
+        body = json.loads(row.body)
+        interval = body["frequency"].get("interval_days")
+        if interval:
+            last = conn.execute(
+                select(func.max(_EVENTS.c.time_ms)).where(_EVENTS.c.record_id == row.id, _EVENTS.c.type == "used")
+            ).scalar()
+            if last is not None and now * 1000 - last < interval * 86_400_000:
+                raise StateConflict(f"a periodic consent is used at most once every {interval} days", "granted")
 
     def pause(self, record_id: str, citizen_id: str) -> None:
         """The citizen suspends a granted consent (status SUSPENDED)."""

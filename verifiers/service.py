@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 
 import rfc8785
 from cryptography.hazmat.primitives import serialization
-from sqlalchemy import update
+from sqlalchemy import insert, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
@@ -40,6 +40,9 @@ from verifiers.rp_ca import RelyingPartyCA
 from verifiers.status_check import StatusCheckFailed, StatusListClient
 from verifiers.trusted_issuers import IssuerKeysUnavailable, IssuerNotTrusted, TrustedIssuerRegistry
 from verifiers.urls import UnsafeURL, check_client_url
+
+_REQUESTS = PresentationRequest.__table__
+_ACCEPTED = AcceptedPresentation.__table__
 
 log = logging.getLogger("seoul_wallet.verifiers")
 
@@ -503,42 +506,44 @@ class VerifierService:
             raise VerifierError("consent_unavailable", str(exc), status=503, error="temporarily_unavailable") from None
 
         decision = self._sign_decision(request, evaluation, evidence, record.record_id, record.receipt, values)
-        with Session(self.engine, expire_on_commit=False) as session:
-            for kb_hash in kb_hashes:
-                session.add(AcceptedPresentation(kb_jwt_hash=kb_hash, request_id=request.id, accepted_at=now))
-            # OpenID4VP §13.3: a fresh, unguessable code only the redirected front end learns; the
-            # backend presents it when fetching the result, so a fixated session cannot take it.
-            response_code = secrets.token_urlsafe(32)
-            changes: dict[str, Any] = {
-                "response_code_sha256": hashlib.sha256(response_code.encode()).hexdigest(),
-                "status": "answered",
-                "answered_at": now,
-                "decision": decision,
-                "eligible": evaluation.eligible,
-                "consent_record_id": record.record_id,
-            }
-            if values:
-                owner = verifier_owner(request.verifier)
-                changes["values_encrypted"] = self.data_keys.encrypt(owner, request.id, json.dumps(values).encode())
-            if self.settings.vp_token_retention > 0:
-                owner = verifier_owner(request.verifier)
-                changes["vp_token_encrypted"] = self.data_keys.encrypt(
-                    owner, f"{request.id}/vp_token", (vp_token_raw or "").encode()
-                )
-                changes["vp_token_purge_at"] = now + self.settings.vp_token_retention
-            updated = session.execute(
-                update(PresentationRequest)
-                .where(PresentationRequest.id == request.id, PresentationRequest.status == "pending")
-                .values(**changes)
+        # OpenID4VP §13.3: a fresh, unguessable code only the redirected front end learns; the
+        # backend presents it when fetching the result, so a fixated session cannot take it.
+        response_code = secrets.token_urlsafe(32)
+        changes: dict[str, Any] = {
+            "response_code_sha256": hashlib.sha256(response_code.encode()).hexdigest(),
+            "status": "answered",
+            "answered_at": now,
+            "decision": decision,
+            "eligible": evaluation.eligible,
+            "consent_record_id": record.record_id,
+        }
+        if values:
+            owner = verifier_owner(request.verifier)
+            changes["values_encrypted"] = self.data_keys.encrypt(owner, request.id, json.dumps(values).encode())
+        if self.settings.vp_token_retention > 0:
+            owner = verifier_owner(request.verifier)
+            changes["vp_token_encrypted"] = self.data_keys.encrypt(
+                owner, f"{request.id}/vp_token", (vp_token_raw or "").encode()
             )
-            if updated.rowcount != 1:  # type: ignore[attr-defined]
-                session.rollback()
-                raise VerifierError("request_already_answered", "this request has already been answered")
-            try:
-                session.commit()
-            except IntegrityError:
-                session.rollback()
-                raise VerifierError("presentation_replayed", "this presentation was already accepted") from None
+            changes["vp_token_purge_at"] = now + self.settings.vp_token_retention
+        # Everything computed, now the writes, as Core statements in one short transaction: the
+        # conditional answer first (a concurrent post of this response finds it answered), then
+        # the replay guard, whose unique key refuses these KB-JWTs anywhere else.
+        try:
+            with self.engine.begin() as connection:
+                updated = connection.execute(
+                    update(_REQUESTS)
+                    .where(_REQUESTS.c.id == request.id, _REQUESTS.c.status == "pending")
+                    .values(changes)
+                )
+                if updated.rowcount != 1:
+                    raise VerifierError("request_already_answered", "this request has already been answered")
+                connection.execute(
+                    insert(_ACCEPTED),
+                    [{"kb_jwt_hash": h, "request_id": request.id, "accepted_at": now} for h in kb_hashes],
+                )
+        except IntegrityError:
+            raise VerifierError("presentation_replayed", "this presentation was already accepted") from None
         log.info(
             "presentation accepted",
             extra={"request_id": request.id, "verifier": request.verifier, "eligible": evaluation.eligible},

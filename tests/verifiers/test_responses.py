@@ -550,3 +550,25 @@ def test_a_request_made_under_an_older_policy_version_is_not_decided(
     response = respond(request, _vp(request, chosen), client)
     assert_refused(client, youth_backend, request_id, response, "policy_changed")
     assert result_of(client, youth_backend, request_id)["status"] == "rejected"
+
+
+def test_the_same_response_posted_at_once_is_accepted_once(client, youth_backend, youth_case) -> None:
+    # Four posts of one response race: one is accepted, the others get a clear error, never a 500.
+    import threading
+
+    request_id, request, chosen = youth_case
+    vp = _vp(request, chosen)
+    barrier = threading.Barrier(4)
+    statuses: list[int] = []
+
+    def post() -> None:
+        barrier.wait()
+        statuses.append(respond(request, vp, client).status_code)
+
+    threads = [threading.Thread(target=post) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(statuses) == [200, 400, 400, 400], statuses
+    assert result_of(client, youth_backend, request_id)["eligible"] is True

@@ -1,0 +1,88 @@
+"""The consent a verifier records from a presentation: one transaction, so never half recorded, and
+one record per request however many posts of it race. Real threads on the real test database."""
+
+from __future__ import annotations
+
+import threading
+
+from sqlalchemy import text
+
+from consent.presentations import PresentationConsentRefused, PresentationGrantIn, record_presentation_grant
+from consent.service import StateConflict
+
+VERIFIER = "verifier:seoul-youth"
+
+
+def _grant_body(request_id: str = "req-0123456789") -> PresentationGrantIn:
+    return PresentationGrantIn(
+        request_id=request_id,
+        client_id="x509_san_dns:127.0.0.1",
+        verifier_name_ko="서울 청년수당",
+        verifier_name_en="Seoul Youth Allowance",
+        service_id="seoul_youth_allowance",
+        service_name_ko="청년수당",
+        service_name_en="Youth allowance",
+        purpose="ServiceProvision",
+        data_items=[["resident_registration", "birth_date"]],
+        values_shared=False,
+        retention_days=0,
+        holder="holder-key:" + "A" * 43,
+        evidence_sha256="a" * 64,
+        notice_sha256="b" * 64,
+        notice_version="1",
+    )
+
+
+def _events(ledger) -> list[tuple[str, str]]:
+    with ledger.engine.connect() as conn:
+        return [tuple(r) for r in conn.execute(text("SELECT record_id, type FROM consent_events ORDER BY leaf_index"))]
+
+
+def test_a_presentation_grant_is_requested_granted_and_used_at_once(ledger) -> None:
+    out = record_presentation_grant(ledger, VERIFIER, _grant_body())
+    assert out.recorded_by == "verifier" and out.receipt
+    assert _events(ledger) == [(out.record_id, "requested"), (out.record_id, "granted"), (out.record_id, "used")]
+
+
+def test_racing_posts_of_one_presentation_record_one_consent(ledger) -> None:
+    barrier = threading.Barrier(8)
+    results: list = []
+
+    def post() -> None:
+        barrier.wait()
+        try:
+            results.append(record_presentation_grant(ledger, VERIFIER, _grant_body()))
+        except Exception as exc:  # collected: asserted below
+            results.append(exc)
+
+    threads = [threading.Thread(target=post) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not [r for r in results if isinstance(r, Exception)], results
+    record_ids = {r.record_id for r in results}
+    assert len(record_ids) == 1
+    # No orphan `requested` record from a losing post: one record, three events, all of it.
+    (record_id,) = record_ids
+    assert _events(ledger) == [(record_id, "requested"), (record_id, "granted"), (record_id, "used")]
+    with ledger.engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM consent_records")).scalar() == 1
+
+
+def test_a_failure_inside_the_grant_leaves_nothing(ledger, monkeypatch) -> None:
+    # Whatever fails after the record was inserted (here the use check) undoes the whole consent.
+    def refuse(conn, row, now) -> None:
+        raise StateConflict("refused for the test", "granted")
+
+    monkeypatch.setattr(type(ledger), "_check_use", staticmethod(refuse))
+    try:
+        record_presentation_grant(ledger, VERIFIER, _grant_body())
+    except PresentationConsentRefused as exc:
+        assert exc.reason == "consent_granted"
+    else:
+        raise AssertionError("the grant should have been refused")
+    assert _events(ledger) == []
+    with ledger.engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM consent_records")).scalar() == 0
+        assert conn.execute(text("SELECT count(*) FROM consent_presentation_links")).scalar() == 0
