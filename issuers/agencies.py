@@ -62,12 +62,17 @@ class Agencies:
 
     _CACHE_SECONDS = 30.0
 
+    def cached(self, slug: str) -> AgencyInfo | None:
+        """The agency if it is in the cache and fresh; never touches the database (for async code)."""
+        cached = self._cache.get(slug)
+        return cached[1] if cached is not None and cached[0] > time.monotonic() else None
+
     def get(self, slug: str) -> AgencyInfo | None:
         if not isinstance(slug, str) or not SLUG.match(slug):
             return None
-        cached = self._cache.get(slug)
-        if cached is not None and cached[0] > time.monotonic():
-            return cached[1]
+        cached = self.cached(slug)
+        if cached is not None:
+            return cached
         with Session(self._engine) as session:
             row = session.get(Agency, slug)
         if row is None:

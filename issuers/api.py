@@ -119,6 +119,12 @@ def create_router(
             raise HTTPException(404, "no such credential issuer")
         return agency
 
+    async def public_agency_async(slug: str) -> AgencyInfo:
+        # For the async protocol endpoints: a cache hit costs nothing, and a miss (which reads the
+        # database) runs in the thread pool, never on the event loop.
+        agency = context.agencies.cached(slug)
+        return agency if agency is not None else await run_in_threadpool(public_agency, slug)
+
     def own_agency(slug: str, token: Any) -> AgencyInfo:
         """The agency of the URL, which must be the one the access token acts for."""
         agency = public_agency(slug)
@@ -195,7 +201,7 @@ def create_router(
         },
     )
     async def token(slug: str, request: Request) -> JSONResponse:
-        agency = public_agency(slug)
+        agency = await public_agency_async(slug)
         content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if content_type != "application/x-www-form-urlencoded":
             return _oid4vci_error(OID4VCIError("invalid_request", "the body must be application/x-www-form-urlencoded"))
@@ -219,8 +225,8 @@ def create_router(
         summary="Nonce endpoint: a fresh c_nonce for key proofs",
     )
     async def nonce(slug: str) -> JSONResponse:
-        # async: a MAC and no I/O, so it skips the thread pool hop
-        return JSONResponse(oid4vci.nonce(public_agency(slug)), headers=NO_STORE)
+        # async: a MAC, and the agency from the cache, so it usually skips the thread pool hop
+        return JSONResponse(oid4vci.nonce(await public_agency_async(slug)), headers=NO_STORE)
 
     @router.post(
         "/issuers/{slug}/credential",
@@ -249,7 +255,7 @@ def create_router(
         },
     )
     async def credential(slug: str, request: Request) -> JSONResponse:
-        agency = public_agency(slug)
+        agency = await public_agency_async(slug)
         raw = await request.body()
         try:
             body: Any = json.loads(raw)
@@ -415,7 +421,7 @@ def create_router(
         },
     )
     async def append_rows(slug: str, batch_id: str, request: Request, token: Any = require_offer) -> Any:
-        agency = own_agency(slug, token)
+        agency = await run_in_threadpool(own_agency, slug, token)  # may read the database
         data = await request.body()  # bounded by the platform's body limit; send a big file in parts
         count = count_lines(data)
 

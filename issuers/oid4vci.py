@@ -11,7 +11,7 @@ import secrets
 import time
 from typing import Any
 
-from sqlalchemy import Connection, Row, bindparam, select, update
+from sqlalchemy import Connection, Row, bindparam, case, select, update
 from sqlalchemy.exc import IntegrityError
 
 from issuers.agencies import AgencyInfo
@@ -56,6 +56,31 @@ _REDEEM = (
         access_token_hash=bindparam("b_token_hash"),
         access_token_expires_at=bindparam("b_token_expires_at"),
     )
+)
+_REDEEM_WITH_PIN = (
+    update(_OFFERS)
+    .where(
+        _OFFERS.c.id == bindparam("b_id"),
+        _OFFERS.c.state == "offered",
+        _OFFERS.c.expires_at > bindparam("b_now"),
+        _OFFERS.c.tx_attempts < MAX_TX_ATTEMPTS,
+    )
+    .values(
+        state="token_issued",
+        access_token_hash=bindparam("b_token_hash"),
+        access_token_expires_at=bindparam("b_token_expires_at"),
+        tx_attempts=_OFFERS.c.tx_attempts + 1,
+    )
+)
+_WRONG_PIN = (
+    update(_OFFERS)
+    .where(_OFFERS.c.id == bindparam("b_id"), _OFFERS.c.state == "offered", _OFFERS.c.tx_attempts < MAX_TX_ATTEMPTS)
+    .values(
+        tx_attempts=_OFFERS.c.tx_attempts + 1,
+        # SET expressions read the row as it was: the attempt that reaches the limit locks.
+        state=case((_OFFERS.c.tx_attempts + 1 >= MAX_TX_ATTEMPTS, "locked"), else_=_OFFERS.c.state),
+    )
+    .returning(_OFFERS.c.tx_attempts)
 )
 _ISSUE = (
     update(_OFFERS)
@@ -169,38 +194,25 @@ class OID4VCIIssuer:
             tx_code = single.get("tx_code")
             if offer.tx_code_mac is None and tx_code is not None:
                 raise OID4VCIError("invalid_request", "this offer takes no transaction code")
-            if offer.tx_code_mac is not None:
-                if tx_code is None:
-                    raise OID4VCIError("invalid_request", "a transaction code (tx_code) is required")
-                # Spend an attempt before comparing, in one conditional update: guesses sent in
-                # parallel each take their own attempt, so no more than MAX_TX_ATTEMPTS are ever judged.
-                spent = connection.execute(
-                    update(_OFFERS)
-                    .where(
-                        _OFFERS.c.id == offer.id, _OFFERS.c.state == "offered", _OFFERS.c.tx_attempts < MAX_TX_ATTEMPTS
-                    )
-                    .values(tx_attempts=_OFFERS.c.tx_attempts + 1)
-                    .returning(_OFFERS.c.tx_attempts)
-                ).first()
+            if offer.tx_code_mac is not None and tx_code is None:
+                raise OID4VCIError("invalid_request", "a transaction code (tx_code) is required")
+            with_pin = offer.tx_code_mac is not None
+            if with_pin and not secrets.compare_digest(
+                self.context.secrets.tx_code_mac(offer.id, tx_code).encode(), offer.tx_code_mac.encode()
+            ):
+                # A wrong PIN spends an attempt, and the last one locks the offer, in one conditional
+                # statement. Every answer (a right PIN too) needs an attempt still free, so parallel
+                # guesses never get more than MAX_TX_ATTEMPTS answers between them.
+                spent = connection.execute(_WRONG_PIN, {"b_id": offer.id}).first()
                 if spent is None:
-                    raise OID4VCIError("invalid_grant", "the offer is locked after too many wrong transaction codes")
-                attempts = int(spent[0])
-                if not secrets.compare_digest(
-                    self.context.secrets.tx_code_mac(offer.id, tx_code).encode(), offer.tx_code_mac.encode()
-                ):
-                    if attempts >= MAX_TX_ATTEMPTS:
-                        connection.execute(
-                            update(_OFFERS)
-                            .where(_OFFERS.c.id == offer.id, _OFFERS.c.state == "offered")
-                            .values(state="locked")
-                        )
-                    left = max(MAX_TX_ATTEMPTS - attempts, 0)
-                    raise OID4VCIError("invalid_grant", f"wrong transaction code; {left} attempt(s) left")
+                    raise self._not_redeemable(connection, offer.id, now)
+                left = max(MAX_TX_ATTEMPTS - int(spent[0]), 0)
+                raise OID4VCIError("invalid_grant", f"wrong transaction code; {left} attempt(s) left")
             access_token = secrets.token_urlsafe(32)
             # The redemption is this one conditional statement: it fails when another request
-            # redeemed the code first, even from the other worker.
+            # redeemed the code first (or, with a PIN, the attempts ran out), even from the other worker.
             result = connection.execute(
-                _REDEEM,
+                _REDEEM_WITH_PIN if with_pin else _REDEEM,
                 {
                     "b_id": offer.id,
                     "b_now": now,
@@ -209,8 +221,20 @@ class OID4VCIIssuer:
                 },
             )
             if result.rowcount != 1:
-                raise OID4VCIError("invalid_grant", "the pre-authorized code has already been used")
+                raise self._not_redeemable(connection, offer.id, now)
         return {"access_token": access_token, "token_type": "Bearer", "expires_in": ACCESS_TOKEN_TTL}
+
+    @staticmethod
+    def _not_redeemable(connection: Connection, offer_id: str, now: int) -> OID4VCIError:
+        """Why a conditional redemption found no row: another request changed the offer first."""
+        offer = connection.execute(_OFFER_BY_ID, {"b_id": offer_id}).first()
+        if offer is not None and (
+            offer.state == "locked" or (offer.state == "offered" and offer.tx_attempts >= MAX_TX_ATTEMPTS)
+        ):
+            return OID4VCIError("invalid_grant", "the offer is locked after too many wrong transaction codes")
+        if offer is not None and offer.state == "offered" and offer.expires_at <= now:
+            return OID4VCIError("invalid_grant", "the pre-authorized code has expired")
+        return OID4VCIError("invalid_grant", "the pre-authorized code has already been used")
 
     # -- nonce endpoint ------------------------------------------------------------------------------
 

@@ -26,11 +26,12 @@ def create_database_engine(url: str) -> Engine:
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        # A pool as large as the request thread pool (40): connections are then reused, not
-        # opened (with their pragmas) and closed around requests whenever more than 5 overlap.
-        engine = create_engine(
-            url, connect_args={"check_same_thread": False, "timeout": 30}, pool_size=20, max_overflow=20
-        )
+        # For a file, a pool as large as the request thread pool (40): connections are then reused,
+        # not opened (with their pragmas) and closed around requests whenever more than 5 overlap.
+        # (An in-memory database gets SQLAlchemy's single-connection pool, which takes no sizes.)
+        in_memory = parsed.database in (None, "", ":memory:")
+        pool = {} if in_memory else {"pool_size": 20, "max_overflow": 20}
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, **pool)
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)

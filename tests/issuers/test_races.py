@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import threading
 
+from sqlalchemy import text
+
 from issuers.offers import Offers
 from issuers.oid4vci import MAX_TX_ATTEMPTS
 from tests.issuers.spec_wallet import HolderKey
@@ -96,3 +98,26 @@ def test_one_pre_authorized_code_raced_gives_one_token(client, mois) -> None:
     responses = _together(lambda: redeem(client, offer), [() for _ in range(8)])
     assert sorted(r.status_code for r in responses) == [200] + [400] * 7
     assert all(r.json()["error"] == "invalid_grant" for r in responses if r.status_code == 400)
+
+
+def test_right_pin_racing_wrong_guesses_ends_consistent(client, mois, platform) -> None:
+    # Each answer, the right PIN's included, needs one of the attempts left, taken in the same
+    # statement that redeems or locks: whatever the interleaving, the offer ends redeemed or locked,
+    # never "offered" with its attempts used up, and never more answers than attempts.
+    offer = make_offer(client, mois, tx_code={"length": 4})
+    pin = offer["tx_code"]
+    wrong = "0000" if pin != "0000" else "1111"
+    for _ in range(MAX_TX_ATTEMPTS - 2):
+        assert "attempt(s) left" in redeem(client, offer, tx_code=wrong).json()["error_description"]
+    responses = _together(lambda code: redeem(client, offer, tx_code=code), [(pin,)] + [(wrong,)] * 11)
+    right, guesses = responses[0], responses[1:]
+    answered = [r for r in guesses if "attempt(s) left" in r.json().get("error_description", "")]
+    with platform.engine.connect() as connection:
+        state, attempts = connection.execute(text("SELECT state, tx_attempts FROM issuer_offers")).one()
+    assert attempts <= MAX_TX_ATTEMPTS
+    if right.status_code == 200:
+        assert state == "token_issued" and len(answered) <= 1
+    else:
+        assert "locked" in right.json()["error_description"]
+        assert (state, attempts, len(answered)) == ("locked", MAX_TX_ATTEMPTS, 2)
+    assert all(r.status_code == 400 and r.json()["error"] == "invalid_grant" for r in guesses)

@@ -133,3 +133,14 @@ def test_request_id_with_a_trailing_newline_is_replaced(client) -> None:
 
     assert _SAFE_REQUEST_ID.fullmatch("abc\n") is None
     assert client.get("/healthz", headers={"X-Request-ID": "ok-1"}).headers["x-request-id"] == "ok-1"
+
+
+def test_an_in_memory_sqlite_database_migrates(tmp_path) -> None:
+    # In-memory SQLite gets SQLAlchemy's single-connection pool, which takes no pool sizes.
+    from sqlalchemy import inspect
+
+    from seoul_wallet.migrate import upgrade
+
+    engine = create_database_engine("sqlite:///:memory:")
+    upgrade(engine)
+    assert "issuer_offers" in inspect(engine).get_table_names()
