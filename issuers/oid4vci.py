@@ -292,43 +292,45 @@ class OID4VCIIssuer:
     def credential(self, agency: AgencyInfo, authorization: str | None, body: Any) -> dict[str, Any]:
         """Issue the SD-JWT VC the access token's offer describes, bound to the proof's key (§8)."""
         now = int(time.time())
+        # The connection goes back to the pool while the proof is checked and the credential
+        # signed (which takes a connection of its own for status indexes), so a request never
+        # holds two: under load, 40 requests holding one each could otherwise starve the pool.
         with self._autocommit() as connection:
             offer = self._offer_for_token(connection, agency, authorization)
-            if not isinstance(body, dict):
-                raise OID4VCIError("invalid_credential_request", "the request body must be a JSON object")
-            if "credential_identifier" in body:
-                # Only valid after a token response with authorization_details, which we never send.
-                raise OID4VCIError("invalid_credential_request", "credential_identifier is not used by this issuer")
-            config_id = body.get("credential_configuration_id")
-            if config_id is None:
-                raise OID4VCIError("invalid_credential_request", "credential_configuration_id is missing")
-            if not isinstance(config_id, str) or config_id not in agency.credential_types:
-                raise OID4VCIError(
-                    "unknown_credential_configuration", "this issuer has no such credential configuration"
-                )
-            if config_id != offer.credential_type:
-                raise OID4VCIError("invalid_credential_request", "the access token was not granted for this credential")
-            proofs = body.get("proofs")
-            if proofs is None:
-                raise OID4VCIError("invalid_proof", "proofs is missing: this credential is bound to a holder key")
-            if not isinstance(proofs, dict) or len(proofs) != 1:
-                raise OID4VCIError("invalid_credential_request", "proofs must hold exactly one proof type")
-            if "jwt" not in proofs:
-                raise OID4VCIError("invalid_proof", "only the jwt proof type is supported")
-            jwt_proofs = proofs["jwt"]
-            if not isinstance(jwt_proofs, list) or not jwt_proofs:
-                raise OID4VCIError("invalid_credential_request", "proofs.jwt must be a non-empty array")
-            if len(jwt_proofs) != 1:
-                raise OID4VCIError("invalid_credential_request", "batch issuance is not supported: send one proof")
-            holder_jwk, nonce = self._verify_proof(agency, jwt_proofs[0], now)
+        if not isinstance(body, dict):
+            raise OID4VCIError("invalid_credential_request", "the request body must be a JSON object")
+        if "credential_identifier" in body:
+            # Only valid after a token response with authorization_details, which we never send.
+            raise OID4VCIError("invalid_credential_request", "credential_identifier is not used by this issuer")
+        config_id = body.get("credential_configuration_id")
+        if config_id is None:
+            raise OID4VCIError("invalid_credential_request", "credential_configuration_id is missing")
+        if not isinstance(config_id, str) or config_id not in agency.credential_types:
+            raise OID4VCIError("unknown_credential_configuration", "this issuer has no such credential configuration")
+        if config_id != offer.credential_type:
+            raise OID4VCIError("invalid_credential_request", "the access token was not granted for this credential")
+        proofs = body.get("proofs")
+        if proofs is None:
+            raise OID4VCIError("invalid_proof", "proofs is missing: this credential is bound to a holder key")
+        if not isinstance(proofs, dict) or len(proofs) != 1:
+            raise OID4VCIError("invalid_credential_request", "proofs must hold exactly one proof type")
+        if "jwt" not in proofs:
+            raise OID4VCIError("invalid_proof", "only the jwt proof type is supported")
+        jwt_proofs = proofs["jwt"]
+        if not isinstance(jwt_proofs, list) or not jwt_proofs:
+            raise OID4VCIError("invalid_credential_request", "proofs.jwt must be a non-empty array")
+        if len(jwt_proofs) != 1:
+            raise OID4VCIError("invalid_credential_request", "batch issuance is not supported: send one proof")
+        holder_jwk, nonce = self._verify_proof(agency, jwt_proofs[0], now)
 
-            if not self.context.secrets.check_c_nonce(agency.slug, nonce, now):
-                raise OID4VCIError("invalid_nonce", "the nonce is unknown or expired")
-            # Sign first, write after. The write is one conditional UPDATE of the offer that records
-            # the issuance and spends the nonce together (its unique column makes a replay fail,
-            # even from the other worker), so it is all or nothing and on SQLite holds the write
-            # lock for that statement only.
-            credential, changes = self._sign(agency, offer, holder_jwk, now)
+        if not self.context.secrets.check_c_nonce(agency.slug, nonce, now):
+            raise OID4VCIError("invalid_nonce", "the nonce is unknown or expired")
+        # Sign first, write after. The write is one conditional UPDATE of the offer that records
+        # the issuance and spends the nonce together (its unique column makes a replay fail,
+        # even from the other worker), so it is all or nothing and on SQLite holds the write
+        # lock for that statement only.
+        credential, changes = self._sign(agency, offer, holder_jwk, now)
+        with self._autocommit() as connection:
             try:
                 values = {**changes, "c_nonce_hash": sha256_hex(nonce)}
                 result = connection.execute(
