@@ -57,21 +57,8 @@ _REDEEM = (
         access_token_expires_at=bindparam("b_token_expires_at"),
     )
 )
-_REDEEM_WITH_PIN = (
-    update(_OFFERS)
-    .where(
-        _OFFERS.c.id == bindparam("b_id"),
-        _OFFERS.c.state == "offered",
-        _OFFERS.c.expires_at > bindparam("b_now"),
-        _OFFERS.c.tx_attempts < MAX_TX_ATTEMPTS,
-    )
-    .values(
-        state="token_issued",
-        access_token_hash=bindparam("b_token_hash"),
-        access_token_expires_at=bindparam("b_token_expires_at"),
-        tx_attempts=_OFFERS.c.tx_attempts + 1,
-    )
-)
+# With a PIN, the redemption also takes one of the attempts left.
+_REDEEM_WITH_PIN = _REDEEM.where(_OFFERS.c.tx_attempts < MAX_TX_ATTEMPTS).values(tx_attempts=_OFFERS.c.tx_attempts + 1)
 _WRONG_PIN = (
     update(_OFFERS)
     .where(_OFFERS.c.id == bindparam("b_id"), _OFFERS.c.state == "offered", _OFFERS.c.tx_attempts < MAX_TX_ATTEMPTS)
@@ -104,6 +91,18 @@ def _invalid_token(description: str) -> OID4VCIError:
         401,
         {"WWW-Authenticate": f'Bearer error="invalid_token", error_description="{description}"'},
     )
+
+
+def _redemption_refusal(offer: Row[Any], now: int) -> OID4VCIError | None:
+    """Why `offer` cannot be redeemed now, or None if it can: checked before redeeming, and again
+    to explain a conditional redemption that found the offer changed."""
+    if offer.state == "locked" or (offer.state == "offered" and offer.tx_attempts >= MAX_TX_ATTEMPTS):
+        return OID4VCIError("invalid_grant", "the offer is locked after too many wrong transaction codes")
+    if offer.state != "offered":
+        return OID4VCIError("invalid_grant", "the pre-authorized code has already been used")
+    if offer.expires_at <= now:
+        return OID4VCIError("invalid_grant", "the pre-authorized code has expired")
+    return None
 
 
 class OID4VCIIssuer:
@@ -185,12 +184,9 @@ class OID4VCIIssuer:
             offer = connection.execute(_OFFER_BY_ID, {"b_id": offer_id}).first() if offer_id is not None else None
             if offer is None or offer.agency != agency.slug:
                 raise OID4VCIError("invalid_grant", "the pre-authorized code is not valid")
-            if offer.state == "locked":
-                raise OID4VCIError("invalid_grant", "the offer is locked after too many wrong transaction codes")
-            if offer.state != "offered":
-                raise OID4VCIError("invalid_grant", "the pre-authorized code has already been used")
-            if offer.expires_at <= now:
-                raise OID4VCIError("invalid_grant", "the pre-authorized code has expired")
+            refusal = _redemption_refusal(offer, now)
+            if refusal is not None:
+                raise refusal
             tx_code = single.get("tx_code")
             if offer.tx_code_mac is None and tx_code is not None:
                 raise OID4VCIError("invalid_request", "this offer takes no transaction code")
@@ -228,13 +224,8 @@ class OID4VCIIssuer:
     def _not_redeemable(connection: Connection, offer_id: str, now: int) -> OID4VCIError:
         """Why a conditional redemption found no row: another request changed the offer first."""
         offer = connection.execute(_OFFER_BY_ID, {"b_id": offer_id}).first()
-        if offer is not None and (
-            offer.state == "locked" or (offer.state == "offered" and offer.tx_attempts >= MAX_TX_ATTEMPTS)
-        ):
-            return OID4VCIError("invalid_grant", "the offer is locked after too many wrong transaction codes")
-        if offer is not None and offer.state == "offered" and offer.expires_at <= now:
-            return OID4VCIError("invalid_grant", "the pre-authorized code has expired")
-        return OID4VCIError("invalid_grant", "the pre-authorized code has already been used")
+        refusal = _redemption_refusal(offer, now) if offer is not None else None
+        return refusal or OID4VCIError("invalid_grant", "the pre-authorized code has already been used")
 
     # -- nonce endpoint ------------------------------------------------------------------------------
 
