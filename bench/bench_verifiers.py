@@ -106,7 +106,7 @@ def pipeline(seconds: float, rounds: int) -> dict[str, float]:
         }
         offer = client.post(
             "/issuers/mois/offers",
-            json={"subject": "bench", "credential_type": "resident_registration", "claims": claims},
+            json={"subject": "bench-citizen", "credential_type": "resident_registration", "claims": claims},
             headers={"Authorization": f"Bearer {token}"},
         ).json()
         issuance = receive(offer["offer_link"], client)
@@ -220,7 +220,7 @@ def over_http(count: int, concurrency: int) -> tuple[float, int]:
                     agency = AGENCY_OF[type_id]
                     offer = http.post(
                         f"{base}/issuers/{agency}/offers",
-                        json={"subject": "bench", "credential_type": type_id, "claims": claims},
+                        json={"subject": "bench-citizen", "credential_type": type_id, "claims": claims},
                         headers=token(f"agency:{agency}", ["credentials:offer"]),
                     ).json()
                     issuance = receive(offer["offer_link"], http)

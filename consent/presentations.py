@@ -5,7 +5,10 @@ Two ways a presentation gets its grant (issue: "every accepted presentation is t
   verifier's request (`link_presentation`); the verifier then finds it, and a withdrawal or
   revocation in between makes the presentation refused;
 - any other wallet: the verifier records the grant from the presentation itself, since a KB-JWT
-  over the request's nonce is the holder's signed act; its hash is kept as the evidence.
+  over the request's nonce is the holder's signed act; its hash and the holder keys are kept in the
+  record as the evidence. The record is the citizen's, `citizen:<sub>` (the platform id every
+  presented credential disclosed), so it appears in her own list of consents whichever wallet
+  presented.
 
 Either way the ledger logs a `used` event for the presentation.
 """
@@ -18,24 +21,28 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import Connection, insert
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Field as SQLField
 from sqlmodel import Session, SQLModel
 
 from consent.schemas import (
+    HOLDER_KEY_PATTERN,
+    PLATFORM_ID_PATTERN,
     Actor,
     ConsentRecordIn,
     Frequency,
     LegalBasis,
     Notice,
     Party,
+    PresentationEvidence,
     Purpose,
     Service,
     Validity,
 )
 from consent.service import ConsentError, ConsentLedger, StateConflict
+from keys.subjects import SubjectError, check_platform_id
 
 PROBLEM_JSON = "application/problem+json"
 # A presentation's consent covers that one check; it is valid for a day so a slow wallet still fits.
@@ -73,22 +80,31 @@ class PresentationGrantIn(BaseModel):
     data_items: list[list[str]] = Field(min_length=1, max_length=50)
     values_shared: bool
     retention_days: int = Field(ge=0, le=3650)
-    holder: str = Field(pattern=r"^holder-key:[A-Za-z0-9_-]{43}$", description="RFC 7638 thumbprint of cnf.jwk")
+    subject: str = Field(
+        pattern=PLATFORM_ID_PATTERN,
+        description="the citizen's platform id: the `sub` every presented credential disclosed",
+    )
+    holder_keys: list[Annotated[str, Field(pattern=HOLDER_KEY_PATTERN)]] = Field(
+        min_length=1, max_length=50, description="RFC 7638 thumbprints of each presented credential's cnf.jwk"
+    )
     evidence_sha256: str = Field(pattern=r"^[0-9a-f]{64}$", description="SHA-256 of the KB-JWT(s)")
     notice_sha256: str = Field(pattern=r"^[0-9a-f]{64}$", description="SHA-256 of the request object shown")
     notice_version: str = Field(pattern=r"^[A-Za-z0-9._-]{1,40}$", description="the policy version")
     language: Literal["ko", "en"] = "ko"
+
+    @field_validator("subject")
+    @classmethod
+    def _pseudonymous(cls, value: str) -> str:
+        try:
+            return check_platform_id(value)
+        except SubjectError as exc:
+            raise ValueError(str(exc)) from None
 
 
 class PresentationGrantOut(BaseModel):
     record_id: str
     receipt: str = Field(description="the ledger's signed consent receipt (JWT)")
     recorded_by: Literal["wallet", "verifier"]
-
-
-def _citizen_of(holder: str) -> str:
-    # Pseudonymous: the holder key's thumbprint, which says nothing about who the holder is.
-    return "citizen:hk-" + holder.removeprefix("holder-key:")
 
 
 def link_presentation(ledger: ConsentLedger, record_id: str, verifier_id: str, request_id: str) -> None:
@@ -184,7 +200,7 @@ def _record_from(verifier_id: str, body: PresentationGrantIn) -> ConsentRecordIn
     now = dt.datetime.now(dt.UTC)
     slug = verifier_id.removeprefix("verifier:")
     return ConsentRecordIn(
-        citizen=_citizen_of(body.holder),
+        citizen=f"citizen:{body.subject}",
         recipient=verifier_id,
         controller=Party(id=slug, name_ko=body.verifier_name_ko, name_en=body.verifier_name_en),
         service=Service(id=body.service_id, name_ko=body.service_name_ko, name_en=body.service_name_en),
@@ -203,6 +219,7 @@ def _record_from(verifier_id: str, body: PresentationGrantIn) -> ConsentRecordIn
         method="wallet_app",
         actor=Actor(role="citizen"),
         language=body.language,
+        evidence=PresentationEvidence(holder_keys=body.holder_keys, presentation_sha256=body.evidence_sha256),
     )
 
 

@@ -33,6 +33,8 @@ DPV_PURPOSES = frozenset(
 )
 
 CITIZEN_PATTERN = r"^citizen:[A-Za-z0-9_-]{8,64}$"
+PLATFORM_ID_PATTERN = r"^[A-Za-z0-9_-]{8,64}$"  # a citizen's platform id (`sub` in every credential)
+HOLDER_KEY_PATTERN = r"^holder-key:[A-Za-z0-9_-]{43}$"  # RFC 7638 thumbprint of a credential's cnf.jwk
 VERIFIER_PATTERN = r"^verifier:[a-z0-9][a-z0-9-]{0,62}$"
 SLUG_PATTERN = r"^[a-z0-9][a-z0-9.-]{0,62}$"
 # A resident registration number (주민등록번호): six digits, optional dash, seven digits.
@@ -123,6 +125,13 @@ class Actor(_Strict):
         return self
 
 
+class PresentationEvidence(_Strict):
+    """How a consent given by presenting was shown: the holder's signed acts, not the credentials."""
+
+    holder_keys: list[Annotated[str, Field(pattern=HOLDER_KEY_PATTERN)]] = Field(min_length=1, max_length=50)
+    presentation_sha256: str = Field(pattern=r"^[0-9a-f]{64}$", description="SHA-256 of the KB-JWT(s)")
+
+
 class ConsentRecordIn(_Strict):
     """A consent record as the wallet submits it (ISO/IEC TS 27560 shaped)."""
 
@@ -144,6 +153,9 @@ class ConsentRecordIn(_Strict):
     actor: Actor
     language: Literal["ko", "en"]
     jurisdiction: str = Field(default="KR", pattern=r"^[A-Z]{2}(-[A-Z0-9]{1,3})?$")
+    evidence: PresentationEvidence | None = Field(
+        default=None, description="for a consent recorded by a verifier from a presentation: its key-binding evidence"
+    )
 
     @field_validator("citizen")
     @classmethod

@@ -70,7 +70,7 @@ def register(app: typer.Typer, context_factory: Callable[[], IssuerContext]) -> 
     def offer(
         agency: Annotated[str, typer.Option(help="agency slug, e.g. mois")],
         credential_type: Annotated[str, typer.Option("--type", help="credential type, e.g. resident_registration")],
-        subject: Annotated[str, typer.Option(help="the agency's reference for the citizen")],
+        subject: Annotated[str, typer.Option(help="the citizen's platform id (the credential's sub)")],
         claims: Annotated[str, typer.Option(help="the claims as a JSON object")],
         pin: Annotated[str | None, typer.Option(help="require this transaction code (4-8 digits)")] = None,
     ) -> None:

@@ -34,7 +34,7 @@ class Offer(SQLModel, table=True):
     id: str = Field(primary_key=True, max_length=32)
     agency: str = Field(foreign_key="issuer_agencies.slug", index=True, max_length=32)
     credential_type: str = Field(max_length=64)
-    subject: str = Field(index=True, max_length=200, description="the agency's reference for the citizen")
+    subject: str = Field(index=True, max_length=200, description="the citizen's platform id: the credential's sub")
     state: str = Field(max_length=16)
     claims_sealed: bytes | None = Field(default=None, sa_column=Column(LargeBinary, nullable=True))
     tx_code_mac: str | None = Field(default=None, max_length=64, description="keyed MAC of the PIN, never the PIN")

@@ -17,12 +17,12 @@ from issuers.context import MAX_OFFER_TTL, OFFER_TTL, IssuerContext
 from issuers.credential_types import ClaimError
 from issuers.models import Offer
 from issuers.sealing import new_id
+from keys.subjects import SubjectError, check_platform_id
 from vc.status_list import INVALID, SUSPENDED, VALID
 
 PRE_AUTHORIZED_GRANT = "urn:ietf:params:oauth:grant-type:pre-authorized_code"
 OFFER_SCHEME = "openid-credential-offer://"
 MAX_TX_ATTEMPTS = 5
-MAX_SUBJECT = 200
 
 
 class OfferError(ValueError):
@@ -123,8 +123,12 @@ class Offers:
     ) -> tuple[dict[str, Any], str | None]:
         """Validate and build one offer row (claims sealed); returns the row and the PIN, if any.
         Nothing is written: bulk issuance inserts many rows in one statement."""
-        if not isinstance(subject, str) or not subject.strip() or len(subject) > MAX_SUBJECT:
-            raise ClaimError("subject", f"must be a non-empty string of at most {MAX_SUBJECT} characters")
+        try:
+            # The credential's `sub`: the citizen's pseudonymous platform id, which binds the
+            # credentials of one response to one person (never a resident registration number).
+            check_platform_id(subject)
+        except SubjectError as exc:
+            raise ClaimError("subject", str(exc)) from None
         valid = self.context.types[type_id].validate_claims(claims)
         if not isinstance(expires_in, int) or not 60 <= expires_in <= MAX_OFFER_TTL:
             raise ClaimError("expires_in", f"must be between 60 and {MAX_OFFER_TTL} seconds")

@@ -21,6 +21,7 @@ from issuers.offers import MAX_TX_ATTEMPTS, PRE_AUTHORIZED_GRANT
 from issuers.sealing import sha256_hex
 from keys import jws
 from keys.jwk import thumbprint
+from keys.subjects import SUBJECT_CLAIM
 from vc.sd_jwt_vc import SD_JWT_VC_TYP, issue_sd_jwt_vc
 
 PROOF_TYP = "openid4vci-proof+jwt"
@@ -31,6 +32,16 @@ NONCE_TTL = 300
 PROOF_MAX_AGE = 300  # a proof's iat may be this old…
 PROOF_FUTURE_SKEW = 60  # …or this far in the future (clock skew)
 DECOYS = 2  # hide how many claims a credential carries
+# Every credential type carries the citizen's platform id as `sub` (OpenID4VCI §12.2.4 claims
+# description; SD-JWT VC §3.2.2.2 lets `sub` be selectively disclosable).
+SUBJECT_CLAIM_METADATA: dict[str, Any] = {
+    "path": [SUBJECT_CLAIM],
+    "mandatory": True,
+    "display": [
+        {"name": "서울지갑 이용자 번호 (가명)", "locale": "ko"},
+        {"name": "Seoul Wallet user id (pseudonymous)", "locale": "en"},
+    ],
+}
 _OFFERS = Offer.__table__
 _ISSUANCE_COLUMNS = (
     "state",
@@ -128,12 +139,15 @@ class OID4VCIIssuer:
                 "credential_metadata": {
                     "display": [{"name": name, "locale": locale} for locale, name in ctype.name.items()],
                     "claims": [
-                        {
-                            "path": [name],
-                            "mandatory": spec.mandatory,
-                            "display": [{"name": spec.description or name.replace("_", " "), "locale": "en"}],
-                        }
-                        for name, spec in ctype.claims.items()
+                        SUBJECT_CLAIM_METADATA,
+                        *(
+                            {
+                                "path": [name],
+                                "mandatory": spec.mandatory,
+                                "display": [{"name": spec.description or name.replace("_", " "), "locale": "en"}],
+                            }
+                            for name, spec in ctype.claims.items()
+                        ),
                     ],
                 },
             }
@@ -360,13 +374,16 @@ class OID4VCIIssuer:
                 }
             },
             **subject_claims,
+            # Who the credential is about, disclosable like any claim: a verifier asks for it in
+            # every credential query and accepts a response only when all its credentials share it.
+            SUBJECT_CLAIM: offer.subject,
         }
         key = self.context.keyring.active_key(agency.owner)
         credential = issue_sd_jwt_vc(
             claims,
             key.private_key,
             kid=key.kid,
-            disclosable=ctype.disclosable_paths(subject_claims),
+            disclosable=[(SUBJECT_CLAIM,), *ctype.disclosable_paths(subject_claims)],
             holder_jwk=holder_jwk,
             decoys=DECOYS,
         )

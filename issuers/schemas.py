@@ -49,7 +49,12 @@ class TxCodeIn(BaseModel):
 
 class OfferCreate(BaseModel):
     model_config = ConfigDict(extra="ignore")
-    subject: str = Field(description="the agency's reference for the citizen (not put in the credential)")
+    subject: str = Field(
+        description=(
+            "the citizen's pseudonymous platform id (8 to 64 of A-Z a-z 0-9 - _; never a resident registration "
+            "number); the credential carries it as its selectively disclosable `sub`"
+        )
+    )
     credential_type: str
     claims: dict[str, Any]
     tx_code: TxCodeIn | None = Field(default=None, description="require a transaction code (PIN)")

@@ -16,15 +16,9 @@ import json
 import secrets
 from typing import Any
 
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-
 from keys.envelope import associated_data, decrypt, encrypt
 from keys.jwk import b64url_encode
-
-
-def _derive(master_key: bytes, purpose: str) -> bytes:
-    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=purpose.encode()).derive(master_key)
+from keys.master import derive_key
 
 
 def sha256_hex(value: str) -> str:
@@ -41,9 +35,9 @@ class IssuerSecrets:
     """Keys for one deployment, derived once from the master key with HKDF (one key per purpose)."""
 
     def __init__(self, master_key: bytes) -> None:
-        self._claims_key = _derive(master_key, "seoul-wallet issuers: offer claims v1")
-        self._mac_key = _derive(master_key, "seoul-wallet issuers: offer codes v1")
-        self._permutation_key = _derive(master_key, "seoul-wallet issuers: status index permutation v1")
+        self._claims_key = derive_key(master_key, "seoul-wallet issuers: offer claims v1")
+        self._mac_key = derive_key(master_key, "seoul-wallet issuers: offer codes v1")
+        self._permutation_key = derive_key(master_key, "seoul-wallet issuers: status index permutation v1")
 
     # -- claims at rest ----------------------------------------------------------------------------
 

@@ -7,6 +7,9 @@ import secrets
 import stat
 from pathlib import Path
 
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
 from keys.jwk import b64url_decode, b64url_encode
 
 MASTER_KEY_BYTES = 32
@@ -14,6 +17,13 @@ MASTER_KEY_BYTES = 32
 
 class MasterKeyError(RuntimeError):
     """The master key is missing, malformed or stored unsafely; the service must not start."""
+
+
+def derive_key(master_key: bytes, purpose: str) -> bytes:
+    """A 32-byte key for one purpose, derived from the master key with HKDF-SHA-256 (RFC 5869).
+
+    `purpose` is the HKDF info: one distinct, versioned string per use, so no two uses share a key."""
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=purpose.encode()).derive(master_key)
 
 
 def _parse(encoded: str, source: str) -> bytes:

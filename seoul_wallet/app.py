@@ -25,6 +25,7 @@ from keys.api import jwks_router
 from keys.datakeys import DataKeyStore
 from keys.keyring import KeyRing
 from keys.master import load_master_key
+from keys.subjects import PairwiseSubjects
 from seoul_wallet.database import create_database_engine
 from seoul_wallet.logging_setup import configure_logging
 from seoul_wallet.middleware import BodySizeLimitMiddleware, RequestIdMiddleware
@@ -63,6 +64,8 @@ class Platform:
     keyring: KeyRing
     tokens: AccessTokenService
     bearer: BearerAuth
+    # Pairwise subjects: what verifiers' decisions (and, for services, sign-ins) say of a citizen.
+    subjects: PairwiseSubjects
     master_key: bytes = field(repr=False, default=b"")
     # Outbound HTTP from one party to another (issuer metadata, status lists, the consent ledger):
     # the parties meet over HTTP even when one process hosts them all. Tests point it at the app.
@@ -81,6 +84,7 @@ def build_platform(settings: Settings, engine: Engine | None = None) -> Platform
         keyring=keyring,
         tokens=tokens,
         bearer=BearerAuth(tokens),
+        subjects=PairwiseSubjects(master_key),
         master_key=master_key,
     )
 
@@ -105,6 +109,7 @@ def verifier_service(platform: Platform) -> VerifierService:
         status_lists=StatusListClient(platform.http, allow_http=settings.development),
         ca=RelyingPartyCA(platform.engine, platform.keyring),
         consent=HttpConsentGateway(platform.http, settings.public_url, platform.tokens),
+        subjects=platform.subjects,
         policies=load_policies(services, types),
         services=services,
         types=types,

@@ -19,6 +19,7 @@ from starlette.concurrency import run_in_threadpool
 
 from auth.clients import register_client
 from auth.tokens import AccessToken
+from keys.subjects import PAIRWISE_SUBJECT
 from verifiers.callbacks import deliver_due, delivery_log
 from verifiers.service import REQUEST_OBJECT_TYP, VerifierError, VerifierService
 
@@ -73,6 +74,15 @@ class RequestIn(BaseModel):
         default="x509_san_dns",
         description="redirect_uri: an unsigned request passed by value, in development mode only",
     )
+    applicant: str | None = Field(
+        default=None,
+        pattern=PAIRWISE_SUBJECT.pattern,
+        description=(
+            "the pairwise subject of the citizen this check is for (the `sub` the platform's sign-in gave "
+            "this service): only that citizen's answer is accepted; anyone else's is refused "
+            "(wrong_applicant) and leaves the check open"
+        ),
+    )
 
 
 class RequestCreated(BaseModel):
@@ -93,6 +103,9 @@ class RequestResult(BaseModel):
     created_at: int
     expires_at: int
     eligible: bool | None = None
+    subject: str | None = Field(
+        default=None, description="who the answer is about: the applicant's pairwise subject for this verifier"
+    )
     decision: str | None = Field(default=None, description="the signed decision JWT (eligibility-decision+jwt)")
     consent_record_id: str | None = None
     failure: dict[str, Any] | None = None
@@ -211,7 +224,9 @@ def create_router(service: VerifierService, bearer: Any) -> APIRouter:
         responses={403: problem, 404: problem, 422: problem},
     )
     def create_request(body: RequestIn, token: AccessToken = require_requester) -> dict[str, Any]:
-        created = service.create_request(_verifier_of(token), body.service_id, body.callback_url, body.client_id_prefix)
+        created = service.create_request(
+            _verifier_of(token), body.service_id, body.callback_url, body.client_id_prefix, body.applicant
+        )
         base = f"{service.base_url}/verifiers/requests/{created.request_id}"
         return {
             "request_id": created.request_id,
@@ -230,7 +245,7 @@ def create_router(service: VerifierService, bearer: Any) -> APIRouter:
         summary="The result of a check: status and signed decision (only the verifier that made it)",
         response_model=RequestResult,
         response_model_exclude_none=True,
-        responses={404: problem},
+        responses={403: problem, 404: problem},
     )
     def get_result(
         request_id: str, response_code: str | None = None, token: AccessToken = require_requester

@@ -1,4 +1,5 @@
-"""Verifier commands for operators, scripts and testers: `verifiers add|list`, `request`, `decision`.
+"""Verifier commands for operators, scripts and testers: `verifiers add|list`, `request`, `decision`,
+`subject`.
 
 Like the issuer commands they work on the database directly, through the same service as the API,
 so a link printed here is answered at the running server. `register` receives a factory for the
@@ -14,6 +15,7 @@ from typing import Annotated
 import typer
 
 from auth.clients import register_client
+from keys.subjects import SubjectError, check_platform_id
 from verifiers.service import VerifierError, VerifierService
 
 
@@ -62,11 +64,14 @@ def register(app: typer.Typer, service_factory: Callable[[], VerifierService]) -
         verifier: Annotated[str, typer.Option(help="verifier slug")],
         service_id: Annotated[str, typer.Option("--service", help="catalog service id")],
         callback_url: Annotated[str | None, typer.Option(help="push the decision here")] = None,
+        applicant: Annotated[
+            str | None, typer.Option(help="the applicant's pairwise subject: only she can answer (`subject`)")
+        ] = None,
     ) -> None:
         """Start an eligibility check; prints the openid4vp:// link and nothing else."""
         service = service_factory()
         try:
-            created = service.create_request(verifier, service_id, callback_url)
+            created = service.create_request(verifier, service_id, callback_url, applicant=applicant)
         except VerifierError as exc:
             raise _fail(exc.detail) from None
         typer.echo(created.link)
@@ -77,9 +82,26 @@ def register(app: typer.Typer, service_factory: Callable[[], VerifierService]) -
         """Print a check's result as JSON, with the signed decision verified and decoded."""
         service = service_factory()
         try:
-            result = service.result(service.verifier_of_request(request_id), request_id)
+            result = service.result(service.verifier_of_request(request_id), request_id, backchannel=True)
         except VerifierError as exc:
             raise _fail(exc.detail) from None
         if result.get("decision"):
             result["decision_claims"] = service.verify_decision(result["decision"])
         typer.echo(json.dumps(result, ensure_ascii=False, indent=2))
+
+    @app.command("subject")
+    def subject(
+        verifier: Annotated[str, typer.Option(help="verifier slug")],
+        citizen: Annotated[str, typer.Option(help="the citizen's platform id (the `sub` of her credentials)")],
+    ) -> None:
+        """Print the pairwise subject a verifier's decisions carry for a citizen (OpenID Connect Core §8.1)."""
+        service = service_factory()
+        platform_id = citizen.removeprefix("citizen:")
+        try:
+            check_platform_id(platform_id)
+            service.get(verifier)
+        except SubjectError as exc:
+            raise _fail(f"--citizen: {exc}") from None
+        except VerifierError as exc:
+            raise _fail(exc.detail) from None
+        typer.echo(service.subjects.for_verifier(verifier, platform_id))

@@ -35,8 +35,11 @@ class PresentationGrant:
     data_items: tuple[tuple[str, str], ...]  # (credential type, claim), e.g. (resident_registration, birth_date)
     values_shared: bool  # False: the backend receives only the decision
     retention_days: int
-    holder: str  # pseudonymous: the holder key thumbprint, never a resident registration number
-    evidence_sha256: str  # hash of the KB-JWT: the holder's signed act over this request's nonce
+    # The citizen's platform id, the `sub` every presented credential disclosed: the consent is
+    # recorded for `citizen:<subject>`, so it is in that citizen's own list, whichever wallet presented.
+    subject: str
+    holder_keys: tuple[str, ...]  # evidence: "holder-key:<RFC 7638 thumbprint>" of each credential's cnf.jwk
+    evidence_sha256: str  # hash of the KB-JWTs: the holder's signed acts over this request's nonce
     notice_sha256: str  # hash of the request (canonical JSON of its claims): what the wallet showed
     notice_version: str  # the policy version
     language: str = "ko"

@@ -44,6 +44,7 @@ class HttpConsentGateway:
     def record_presentation_grant(self, grant: PresentationGrant) -> GrantRecord:
         body = asdict(grant)
         body["data_items"] = [list(item) for item in grant.data_items]
+        body["holder_keys"] = list(grant.holder_keys)
         try:
             response = self._http.post(
                 self._url, json=body, headers={"Authorization": f"Bearer {self._token(grant.verifier)}"}, timeout=10.0

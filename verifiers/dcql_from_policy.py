@@ -7,7 +7,9 @@ The query asks for exactly the credential types and claim paths the policy reads
 - an `any` over conditions of several credentials becomes a `credential_sets` entry whose options
   are the alternatives, so the wallet presents one qualifying credential, not all of them;
 - an equality inside such an `any` becomes a `values` constraint, so the wallet picks the
-  alternative the citizen actually meets.
+  alternative the citizen actually meets;
+- every credential query also asks for `sub` (in every claim set), the binding claim: the verifier
+  accepts a response only when all its credentials are about the same citizen.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from catalog import CredentialType
+from keys.subjects import SUBJECT_CLAIM
 from verifiers.policies import All, AnyOf, Condition, Not, Policy, Rule
 
 CredentialKey = tuple[str, tuple[tuple[str, Any], ...]]
@@ -120,8 +123,11 @@ def derive_dcql(policy: Policy, types: Mapping[str, CredentialType]) -> dict[str
     for credential in plans.values():
         type_id = credential.key[0]
         claims = [
-            {"id": _claim_id(name), "path": [name], **({"values": values} if values else {})}
-            for name, values in credential.claims.items()
+            {"id": SUBJECT_CLAIM, "path": [SUBJECT_CLAIM]},
+            *(
+                {"id": _claim_id(name), "path": [name], **({"values": values} if values else {})}
+                for name, values in credential.claims.items()
+            ),
         ]
         query: dict[str, Any] = {
             "id": credential.query_id,
@@ -155,7 +161,7 @@ def _claim_sets(credential: _CredentialPlan) -> list[list[str]] | None:
     sets: list[list[str]] = [[]]
     for group in groups:
         sets = [[*existing, claim] for existing in sets for claim in group]
-    required = [_claim_id(c) for c in credential.claims if c in credential.required_claims]
+    required = [SUBJECT_CLAIM, *(_claim_id(c) for c in credential.claims if c in credential.required_claims)]
     return [required + [_claim_id(c) for c in chosen if c not in credential.required_claims] for chosen in sets]
 
 

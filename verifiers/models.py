@@ -45,6 +45,10 @@ class PresentationRequest(SQLModel, table=True):
     eligible: bool | None = None
     consent_record_id: str | None = Field(default=None, max_length=64)
     response_code_sha256: str | None = Field(default=None, max_length=64)
+    # Pairwise subjects (keys/subjects.py), never the citizen's platform id: the applicant a
+    # check is made for (only that citizen's answer is accepted), and who an answer was about.
+    applicant: str | None = Field(default=None, max_length=43)
+    subject: str | None = Field(default=None, max_length=43)
     # Claim values the service's policy declares it needs (needs_values), AES-GCM encrypted.
     values_encrypted: bytes | None = Field(default=None, sa_column=Column(LargeBinary, nullable=True))
     # The vp_token, only with a retention period configured, encrypted; purged at vp_token_purge_at.

@@ -28,10 +28,12 @@ from keys import jws
 from keys.datakeys import DataKeyStore
 from keys.jwk import thumbprint
 from keys.keyring import KeyRing
+from keys.subjects import PAIRWISE_SUBJECT, SUBJECT_CLAIM, PairwiseSubjects
 from vc import sd_jwt, sd_jwt_vc
 from vc.dcql import DCQLError, check_presentation, parse_query
 from vc.sd_jwt import VerifiedSDJWT
 from vc.status_list import StatusListError, status_reference
+from verifiers.applicant import SubjectRefused, check_applicant, common_subject
 from verifiers.consent_gateway import ConsentGateway, ConsentRefused, ConsentUnavailable, PresentationGrant
 from verifiers.dcql_from_policy import derive_dcql
 from verifiers.models import AcceptedPresentation, CallbackDelivery, PresentationRequest, Verifier
@@ -110,6 +112,7 @@ class VerifierService:
         status_lists: StatusListClient,
         ca: RelyingPartyCA,
         consent: ConsentGateway,
+        subjects: PairwiseSubjects,
         policies: Mapping[str, Policy],
         services: Mapping[str, Service],
         types: Mapping[str, CredentialType],
@@ -122,6 +125,7 @@ class VerifierService:
         self.status_lists = status_lists
         self.ca = ca
         self.consent = consent
+        self.subjects = subjects
         self.policies = policies
         self.services = services
         self.types = types
@@ -204,11 +208,22 @@ class VerifierService:
     # -- requests -----------------------------------------------------------------------------------
 
     def create_request(
-        self, slug: str, service_id: str, callback_url: str | None = None, client_id_prefix: str = "x509_san_dns"
+        self,
+        slug: str,
+        service_id: str,
+        callback_url: str | None = None,
+        client_id_prefix: str = "x509_san_dns",
+        applicant: str | None = None,
     ) -> CreatedRequest:
         """A new check. `client_id_prefix` "redirect_uri" makes an unsigned request passed by value
-        (OpenID4VP 1.0 §5.9.3), for development only: wallets cannot authenticate such a verifier."""
+        (OpenID4VP 1.0 §5.9.3), for development only: wallets cannot authenticate such a verifier.
+        `applicant`, the pairwise subject of the citizen the service expects (from its sign-in),
+        makes the check accept only that citizen's credentials."""
         verifier = self.get(slug)
+        if applicant is not None and not PAIRWISE_SUBJECT.fullmatch(applicant):
+            raise VerifierError(
+                "invalid_applicant", "applicant is a pairwise subject: 43 base64url characters", status=422
+            )
         if client_id_prefix not in ("x509_san_dns", "redirect_uri"):
             raise VerifierError(
                 "unsupported_client_id_prefix", f"no client identifier prefix {client_id_prefix!r}", status=422
@@ -245,6 +260,7 @@ class VerifierService:
             created_at=now,
             expires_at=now + self.settings.request_ttl,
             callback_url=callback_url,
+            applicant=applicant,
         )
         with Session(self.engine, expire_on_commit=False) as session:
             session.add(request)
@@ -441,19 +457,32 @@ class VerifierService:
         extra = sorted(set(vp_token) - known)
         if extra:
             raise VerifierError("unrequested_credential", f"vp_token holds credentials not asked for: {extra}")
-        verified: dict[str, list[VerifiedSDJWT]] = {}
+        presented: list[tuple[str, VerifiedSDJWT]] = []
         kb_hashes: list[str] = []
-        evidence: list[dict[str, Any]] = []
         for query_id, presentations in vp_token.items():
             for presentation in presentations:
                 result = self._verify_credential(presentation, request, now)
-                bound.append(True)
-                iss, vct = result.payload["iss"], result.payload["vct"]
-                if not self.registry.is_trusted_for(iss, vct):
-                    raise VerifierError("issuer_not_trusted_for_vct", f"{iss} is not trusted to issue {vct}")
-                evidence.append({"query_id": query_id, **self._check_status(result)})
-                verified.setdefault(query_id, []).append(result)
+                if request.applicant is None:
+                    bound.append(True)  # anyone may answer a check made for no one in particular
+                presented.append((query_id, result))
                 kb_hashes.append(hashlib.sha256(presentation.rsplit("~", 1)[1].encode()).hexdigest())
+        try:
+            platform_id = common_subject([result for _, result in presented])
+            subject = self.subjects.for_verifier(request.verifier, platform_id)
+            check_applicant(subject, request.applicant)
+        except SubjectRefused as exc:
+            # For a check made for an applicant, only the applicant's own answer ends it: a
+            # stranger's credentials, or a mix of people's, leave it open for her.
+            raise VerifierError(exc.reason, exc.detail) from None
+        bound.append(True)
+        verified: dict[str, list[VerifiedSDJWT]] = {}
+        evidence: list[dict[str, Any]] = []
+        for query_id, result in presented:
+            iss, vct = result.payload["iss"], result.payload["vct"]
+            if not self.registry.is_trusted_for(iss, vct):
+                raise VerifierError("issuer_not_trusted_for_vct", f"{iss} is not trusted to issue {vct}")
+            evidence.append({"query_id": query_id, **self._check_status(result)})
+            verified.setdefault(query_id, []).append(result)
         try:
             check_presentation(query, verified)
         except DCQLError as exc:
@@ -470,14 +499,16 @@ class VerifierService:
         evaluation = evaluate(policy, held, dt.datetime.fromtimestamp(now, SEOUL).date())
         values = self._needed_values(policy, verified)
 
-        first = next(iter(verified.values()))[0]
-        holder = "holder-key:" + thumbprint(first.payload["cnf"]["jwk"])
+        holder_keys = tuple(dict.fromkeys("holder-key:" + thumbprint(r.payload["cnf"]["jwk"]) for _, r in presented))
         service = self.services[request.service_id]
         verifier = self.get(request.verifier)
         requested = {(h.type_id, claim) for h in held for claim in h.claims}
-        read = {(c.credential, c.claim) for c in policy.conditions()} | {
-            (c.credential, name) for c in policy.conditions() for name, _ in c.where
-        }
+        # The verifier reads what its policy uses, and `sub` of every credential (the binding claim).
+        read = (
+            {(c.credential, c.claim) for c in policy.conditions()}
+            | {(c.credential, name) for c in policy.conditions() for name, _ in c.where}
+            | {(h.type_id, SUBJECT_CLAIM) for h in held}
+        )
         notice = hashlib.sha256(rfc8785.dumps(self._request_claims(request, verifier))).hexdigest()
         grant = PresentationGrant(
             request_id=request.id,
@@ -493,7 +524,8 @@ class VerifierService:
             data_items=tuple(sorted(requested & read)),
             values_shared=bool(values),
             retention_days=VALUES_RETENTION_DAYS if values else 0,
-            holder=holder,
+            subject=platform_id,
+            holder_keys=holder_keys,
             evidence_sha256=hashlib.sha256("".join(sorted(kb_hashes)).encode()).hexdigest(),
             notice_sha256=notice,
             notice_version=policy.version,
@@ -505,7 +537,7 @@ class VerifierService:
         except ConsentUnavailable as exc:
             raise VerifierError("consent_unavailable", str(exc), status=503, error="temporarily_unavailable") from None
 
-        decision = self._sign_decision(request, evaluation, evidence, record.record_id, record.receipt, values)
+        decision = self._sign_decision(request, evaluation, evidence, record.record_id, record.receipt, values, subject)
         # OpenID4VP §13.3: a fresh, unguessable code only the redirected front end learns; the
         # backend presents it when fetching the result, so a fixated session cannot take it.
         response_code = secrets.token_urlsafe(32)
@@ -513,6 +545,7 @@ class VerifierService:
             "response_code_sha256": hashlib.sha256(response_code.encode()).hexdigest(),
             "status": "answered",
             "answered_at": now,
+            "subject": subject,
             "decision": decision,
             "eligible": evaluation.eligible,
             "consent_record_id": record.record_id,
@@ -573,6 +606,7 @@ class VerifierService:
         consent_record_id: str,
         receipt: str,
         values: dict[str, Any],
+        subject: str,
     ) -> str:
         now = int(time.time())
         claims = {
@@ -583,6 +617,10 @@ class VerifierService:
             "request_id": request.id,
             "verifier": request.verifier,
             "service_id": request.service_id,
+            # The applicant's pairwise subject for this verifier (never the platform id itself):
+            # the `sub` this service's sign-in gives the same citizen.
+            "subject": subject,
+            "applicant_bound": request.applicant is not None,  # only that applicant could answer
             "policy": {"id": evaluation.policy_id, "version": evaluation.policy_version},
             "reference_date": evaluation.reference_date.isoformat(),
             "eligible": evaluation.eligible,
@@ -610,11 +648,25 @@ class VerifierService:
 
     # -- results ------------------------------------------------------------------------------------
 
-    def result(self, slug: str, request_id: str, response_code: str | None = None) -> dict[str, Any]:
+    def result(
+        self, slug: str, request_id: str, response_code: str | None = None, *, backchannel: bool = False
+    ) -> dict[str, Any]:
         """What the backend learns: status, the signed decision, and only the values it may have.
-        With `response_code` (from a same-device redirect) the result is given only if it matches."""
+
+        A verifier with a `redirect_uri` (same-device flow) gets an answered request's result only
+        with the `response_code` its front end received in the redirect (OpenID4VP §13.3), so a
+        result cannot be taken into a session it was not answered in. `backchannel`: the callback
+        to the backend's own URL, and the operator's CLI, which no browser session reaches."""
         with Session(self.engine, expire_on_commit=False) as session:
             request = self._request(session, slug, request_id)
+            verifier = session.get(Verifier, slug)
+        same_device = verifier is not None and verifier.redirect_uri is not None
+        if same_device and response_code is None and not backchannel and request.response_code_sha256 is not None:
+            raise VerifierError(
+                "response_code_required",
+                "this verifier answers same-device checks: present the response_code from the redirect",
+                status=403,
+            )
         if response_code is not None and (
             request.response_code_sha256 is None
             or not secrets.compare_digest(
@@ -639,6 +691,7 @@ class VerifierService:
             out["failure"] = {"reason": request.failure_reason, "detail": request.failure_detail}
         if request.decision is not None:
             out["eligible"] = bool(request.eligible)
+            out["subject"] = request.subject
             out["decision"] = request.decision
             out["consent_record_id"] = request.consent_record_id
         if request.values_encrypted is not None:
@@ -696,7 +749,7 @@ class VerifierService:
         with Session(self.engine, expire_on_commit=False) as session:
             request = session.get(PresentationRequest, request_id)
         assert request is not None
-        result = self.result(request.verifier, request_id)
+        result = self.result(request.verifier, request_id, backchannel=True)
         result.pop("values", None)  # values are fetched with the backend's token, never pushed
         claims = {"iss": f"{self.base_url}/verifiers", "aud": request.client_id, "iat": int(time.time()), **result}
         return self.keyring.sign(DECISIONS_OWNER, claims, typ="eligibility-callback+jwt")

@@ -26,7 +26,8 @@ def _grant_body(request_id: str = "req-0123456789") -> PresentationGrantIn:
         data_items=[["resident_registration", "birth_date"]],
         values_shared=False,
         retention_days=0,
-        holder="holder-key:" + "A" * 43,
+        subject="citizen-grants-1",
+        holder_keys=["holder-key:" + "A" * 43],
         evidence_sha256="a" * 64,
         notice_sha256="b" * 64,
         notice_version="1",
@@ -86,3 +87,23 @@ def test_a_failure_inside_the_grant_leaves_nothing(ledger, monkeypatch) -> None:
     with ledger.engine.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM consent_records")).scalar() == 0
         assert conn.execute(text("SELECT count(*) FROM consent_presentation_links")).scalar() == 0
+
+
+def test_a_grant_is_the_citizens_and_refuses_what_is_not_a_platform_id(client, platform) -> None:
+    """Over HTTP: the record is `citizen:<subject>` with the holder keys as evidence; a subject that
+    is a resident registration number (or not a platform id at all) is a 422 that records nothing."""
+    from tests.conftest import bearer_for
+
+    verifier = bearer_for(client, platform, VERIFIER, ["consent:record"])
+    body = _grant_body().model_dump()
+    for subject in ("990501-1234567", "citizen-9905011234567", "short", None):
+        refused = client.post("/consent/presentation-grants", json={**body, "subject": subject}, headers=verifier)
+        assert refused.status_code == 422, refused.text
+    with platform.engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM consent_records")).scalar() == 0
+    recorded = client.post("/consent/presentation-grants", json=body, headers=verifier)
+    assert recorded.status_code == 200, recorded.text
+    citizen = bearer_for(client, platform, "citizen:citizen-grants-1", ["consent:read"])
+    (mine,) = client.get("/consent/me", headers=citizen).json()["consents"]
+    assert mine["id"] == recorded.json()["record_id"]
+    assert mine["record"]["evidence"] == {"holder_keys": ["holder-key:" + "A" * 43], "presentation_sha256": "a" * 64}

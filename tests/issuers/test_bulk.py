@@ -13,9 +13,9 @@ from tests.issuers.spec_wallet import PRE_AUTH, parse_offer_link
 
 BAD_LINES = {
     7: "{not json",
-    100: json.dumps({"subject": "s", "claims": {**RESIDENT, "birth_date": "yesterday"}}),
-    1500: json.dumps({"subject": "s", "claims": {k: v for k, v in RESIDENT.items() if k != "as_of"}}),
-    2222: json.dumps({"subject": "s", "claims": {**RESIDENT, "shoe_size": 270}}),
+    100: json.dumps({"subject": "citizen-s", "claims": {**RESIDENT, "birth_date": "yesterday"}}),
+    1500: json.dumps({"subject": "citizen-s", "claims": {k: v for k, v in RESIDENT.items() if k != "as_of"}}),
+    2222: json.dumps({"subject": "citizen-s", "claims": {**RESIDENT, "shoe_size": 270}}),
     2999: json.dumps([1, 2]),
 }
 
@@ -91,11 +91,11 @@ def test_csv_batch(client, mois) -> None:
     ).json()["batch_id"]
     csv_text = (
         "subject,birth_date,nationality_status,resident_sido,as_of,is_household_head,registered_household_size\n"
-        "c1,2001-01-01,citizen,11,2026-11-01,true,3\n"
-        "c2,2001-01-01,citizen,11,2026-11-01,maybe,3\n"
-        "c3,2001-01-01,citizen,11,2026-11-01,false,three\n"
-        "c4,2001-01-01,citizen,11\n"
-        'c5,"2002-02-02",citizen,11,2026-11-01,,\n'
+        "citizen-c1,2001-01-01,citizen,11,2026-11-01,true,3\n"
+        "citizen-c2,2001-01-01,citizen,11,2026-11-01,maybe,3\n"
+        "citizen-c3,2001-01-01,citizen,11,2026-11-01,false,three\n"
+        "citizen-c4,2001-01-01,citizen,11\n"
+        'citizen-c5,"2002-02-02",citizen,11,2026-11-01,,\n'
     )
     response = client.post(f"/issuers/mois/batches/{batch}/rows", content=csv_text.encode(), headers=mois)
     assert response.status_code == 200, response.text

@@ -18,7 +18,7 @@ ISSUER = "http://127.0.0.1:8000/issuers/mois"
 
 
 def make_offer(client, headers, **extra: Any) -> dict[str, Any]:
-    body = {"subject": "S-1", "credential_type": "resident_registration", "claims": RESIDENT, **extra}
+    body = {"subject": "citizen-s1", "credential_type": "resident_registration", "claims": RESIDENT, **extra}
     response = client.post("/issuers/mois/offers", json=body, headers=headers)
     assert response.status_code == 201, response.text
     return response.json()
@@ -312,7 +312,7 @@ def test_no_request_body_yields_a_500(client, mois, body) -> None:
 )
 def test_claims_are_validated_against_the_type(client, mois, platform, claims, field) -> None:
     before = snapshot(platform.engine)
-    body = {"subject": "S", "credential_type": "resident_registration", "claims": claims}
+    body = {"subject": "citizen-s", "credential_type": "resident_registration", "claims": claims}
     response = client.post("/issuers/mois/offers", json=body, headers=mois)
     assert response.status_code == 422 and response.headers["content-type"] == "application/problem+json"
     assert response.json()["errors"][0]["field"] == field
@@ -320,9 +320,25 @@ def test_claims_are_validated_against_the_type(client, mois, platform, claims, f
     assert snapshot(platform.engine) == before
 
 
+@pytest.mark.parametrize(
+    "subject",
+    ["990501-1234567", "citizen-9905011234567", "S-1", "citizen 0001", "x" * 65, 12345678, None],
+)
+def test_the_subject_is_a_pseudonymous_platform_id(client, mois, platform, subject) -> None:
+    """The subject becomes the credential's `sub`: a resident registration number (anywhere in it),
+    a short, spaced, over-long or non-string value is refused before anything is stored."""
+    before = snapshot(platform.engine)
+    body = {"subject": subject, "credential_type": "resident_registration", "claims": RESIDENT}
+    response = client.post("/issuers/mois/offers", json=body, headers=mois)
+    assert response.status_code == 422 and response.headers["content-type"] == "application/problem+json"
+    assert response.json()["errors"][0]["field"] in ("subject", "body.subject")
+    assert "9905011234567" not in response.text and "990501-1234567" not in response.text
+    assert snapshot(platform.engine) == before
+
+
 def test_agency_cannot_offer_a_type_it_may_not_issue(client, mois, platform) -> None:
     before = snapshot(platform.engine)
-    body = {"subject": "S", "credential_type": "household_income", "claims": {}}
+    body = {"subject": "citizen-s", "credential_type": "household_income", "claims": {}}
     response = client.post("/issuers/mois/offers", json=body, headers=mois)
     assert response.status_code == 403 and response.headers["content-type"] == "application/problem+json"
     assert snapshot(platform.engine) == before
@@ -330,7 +346,7 @@ def test_agency_cannot_offer_a_type_it_may_not_issue(client, mois, platform) -> 
 
 def test_agency_cannot_act_as_another_agency(client, mois, ssis, platform) -> None:
     before = snapshot(platform.engine)
-    body = {"subject": "S", "credential_type": "household_income", "claims": {}}
+    body = {"subject": "citizen-s", "credential_type": "household_income", "claims": {}}
     assert client.post("/issuers/ssis/offers", json=body, headers=mois).status_code == 403
     assert client.post("/issuers/mois/offers", json=body).status_code == 401
     assert snapshot(platform.engine) == before

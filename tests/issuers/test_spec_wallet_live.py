@@ -83,6 +83,12 @@ def test_spec_wallet_receives_a_verifiable_credential_from_each_demo_agency(live
             assert payload["cnf"]["jwk"] == issued.holder.public_jwk
             for name, value in claims.items():
                 assert payload[name] == value, name
+            # Who it is about: the platform id the offer named, selectively disclosable, and
+            # described in the credential configuration's claims like any other claim.
+            assert payload["sub"] == f"citizen-{agency}"
+            assert "sub" not in jwt.decode(issued.credential.split("~")[0], options={"verify_signature": False})
+            configuration = issued.metadata["credential_configurations_supported"][type_id]
+            assert ["sub"] in [c["path"] for c in configuration["credential_metadata"]["claims"]]
             # The referenced status list is served and says VALID for this credential.
             reference = payload["status"]["status_list"]
             served = http.get(reference["uri"])

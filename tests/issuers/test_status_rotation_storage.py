@@ -215,7 +215,11 @@ def test_admin_registers_an_agency_that_can_then_issue(client, admin, platform) 
     ).json()["access_token"]
     offer = client.post(
         "/issuers/seoul-edu/offers",
-        json={"subject": "S", "credential_type": "education_status", "claims": {"enrollment_status": "enrolled"}},
+        json={
+            "subject": "citizen-s",
+            "credential_type": "education_status",
+            "claims": {"enrollment_status": "enrolled"},
+        },
         headers={"Authorization": f"Bearer {token}"},
     )
     assert offer.status_code == 201

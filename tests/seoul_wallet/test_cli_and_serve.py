@@ -120,3 +120,18 @@ def test_serve_runs_a_real_server(cli_env, tmp_path, workers) -> None:
         output = process.communicate(timeout=10)[0].decode()
     # Logs are JSON lines with a request id.
     assert '"request_id"' in output and '"path": "/healthz"' in output
+
+
+def test_subject_prints_the_pairwise_subject_and_refuses_what_is_not_a_platform_id(cli_env, platform) -> None:
+    runner = CliRunner()
+    printed = runner.invoke(app, ["subject", "--verifier", "seoul-youth", "--citizen", "citizen-minji-0001"])
+    assert printed.exit_code == 0, printed.output
+    assert printed.output.strip() == platform.subjects.for_verifier("seoul-youth", "citizen-minji-0001")
+    prefixed = runner.invoke(app, ["subject", "--verifier", "seoul-youth", "--citizen", "citizen:citizen-minji-0001"])
+    assert prefixed.output == printed.output
+    for args, message in (
+        (["--verifier", "seoul-youth", "--citizen", "990501-1234567"], "resident registration number"),
+        (["--verifier", "nobody", "--citizen", "citizen-minji-0001"], "no verifier"),
+    ):
+        refused = runner.invoke(app, ["subject", *args])
+        assert refused.exit_code == 2 and message in refused.output, refused.output

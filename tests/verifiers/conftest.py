@@ -112,8 +112,9 @@ class CredentialFactory:
         self.offer_ids[type_id] = offer["offer_id"]
         return held
 
-    def wallet(self, claims_by_type: dict[str, dict]) -> list[HeldCredential]:
-        return [self.issue(type_id, claims) for type_id, claims in claims_by_type.items()]
+    def wallet(self, claims_by_type: dict[str, dict], subject: str = "citizen-1") -> list[HeldCredential]:
+        """One citizen's credentials, each about `subject` (her platform id, their `sub`)."""
+        return [self.issue(type_id, claims, subject) for type_id, claims in claims_by_type.items()]
 
     def set_status(self, type_id: str, action: str) -> None:
         agency = AGENCY_OF[type_id]

@@ -30,20 +30,32 @@ def test_every_service_query_is_valid_dcql_and_minimal(service_id) -> None:
         vct = TYPES[condition.credential].vct
         read.add((vct, condition.claim))
         read.update((vct, name) for name, _ in condition.where)
-    assert asked == read, "the query must ask for exactly the claims the policy reads"
+        read.add((vct, "sub"))  # the binding claim, asked of every credential
+    assert asked == read, "the query must ask for exactly the claims the policy reads, and sub"
+
+
+@pytest.mark.parametrize("service_id", sorted(POLICIES))
+def test_every_credential_query_and_claim_set_asks_for_the_subject(service_id) -> None:
+    """Without `sub` in every option, a wallet could answer a claim set that ties the credential to
+    nobody, and the verifier could not tell whether two credentials are about one person."""
+    query = derive_dcql(POLICIES[service_id], TYPES)
+    for credential in query["credentials"]:
+        assert {"id": "sub", "path": ["sub"]} in credential["claims"], credential["id"]
+        for claim_set in credential.get("claim_sets", []):
+            assert "sub" in claim_set, (credential["id"], claim_set)
 
 
 def test_youth_allowance_query_shape() -> None:
     query = derive_dcql(POLICIES["seoul_youth_allowance"], TYPES)
     claims = _claims_by_query(query)
-    assert claims["resident_registration"] == {"birth_date", "resident_sido"}
+    assert claims["resident_registration"] == {"sub", "birth_date", "resident_sido"}
     assert "nationality_status" not in claims["resident_registration"]
     employment = next(c for c in query["credentials"] if c["id"] == "employment_insurance")
     # Alternatives on one credential: one claim set each, and `values` picks the one that holds.
     assert employment["claim_sets"] == [
-        ["currently_insured"],
-        ["current_contract_weekly_hours"],
-        ["current_contract_months"],
+        ["sub", "currently_insured"],
+        ["sub", "current_contract_weekly_hours"],
+        ["sub", "current_contract_months"],
     ]
     assert next(c for c in employment["claims"] if c["id"] == "currently_insured")["values"] == [False]
     income = next(c for c in query["credentials"] if c["id"] == "household_income_own")

@@ -26,7 +26,9 @@ def _cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
     return result
 
 
-def _issue_all(base: str, http: httpx.Client, platform, claims_by_type: dict[str, dict]) -> list[HeldCredential]:
+def _issue_all(
+    base: str, http: httpx.Client, platform, claims_by_type: dict[str, dict], subject: str
+) -> list[HeldCredential]:
     wallet = []
     tokens: dict[str, str] = {}
     for type_id, claims in claims_by_type.items():
@@ -41,7 +43,7 @@ def _issue_all(base: str, http: httpx.Client, platform, claims_by_type: dict[str
             tokens[agency] = token.json()["access_token"]
         offer = http.post(
             f"{base}/issuers/{agency}/offers",
-            json={"subject": "citizen-live", "credential_type": type_id, "claims": claims},
+            json={"subject": subject, "credential_type": type_id, "claims": claims},
             headers={"Authorization": f"Bearer {tokens[agency]}"},
         )
         assert offer.status_code == 201, offer.text
@@ -61,8 +63,21 @@ def test_youth_allowance_over_a_live_server(live_server, request, platform) -> N
             # 35 today: one year over the 19..34 range.
             "too_old": youth_claims(resident_registration={"birth_date": birth_date_for_age(35)}),
         }.items():
-            wallet = _issue_all(live_server, http, platform, claims)
-            started = _cli(env, "request", "--verifier", "seoul-youth", "--service", "seoul_youth_allowance")
+            citizen = f"citizen-live-{label}"
+            wallet = _issue_all(live_server, http, platform, claims, citizen)
+            # The backend knows its applicant by her pairwise subject (the operator's CLI prints it).
+            applicant = _cli(env, "subject", "--verifier", "seoul-youth", "--citizen", citizen).stdout.strip()
+            assert len(applicant) == 43 and citizen not in applicant
+            started = _cli(
+                env,
+                "request",
+                "--verifier",
+                "seoul-youth",
+                "--service",
+                "seoul_youth_allowance",
+                "--applicant",
+                applicant,
+            )
             link = started.stdout.strip()
             assert link.startswith("openid4vp://") and "\n" not in link  # the link and nothing else
             request_id = started.stderr.strip().rsplit(" ", 1)[1]
@@ -70,6 +85,8 @@ def test_youth_allowance_over_a_live_server(live_server, request, platform) -> N
             response = answer(vp_request, wallet, http)
             assert response.status_code == 200, response.text
             outcomes[label] = json.loads(_cli(env, "decision", request_id).stdout)
+            assert outcomes[label]["decision_claims"]["subject"] == applicant == outcomes[label]["subject"]
+            assert citizen not in json.dumps(outcomes[label])
 
     eligible = outcomes["eligible"]
     assert eligible["status"] == "answered" and eligible["eligible"] is True

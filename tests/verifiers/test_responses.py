@@ -379,8 +379,14 @@ def test_verifier_recorded_grant_is_in_the_ledger(client, youth_backend, youth_c
     assert ["resident_registration", "birth_date"] in mine["record"]["data_items"]
     assert ["resident_registration", "nationality_status"] not in mine["record"]["data_items"]
     assert mine["record"]["disclosure"] == "predicate_only"
-    holder = chosen["resident_registration"][0].payload["cnf"]["jwk"]
-    assert mine["record"]["citizen"] == "citizen:hk-" + thumbprint(holder)
+    assert ["resident_registration", "sub"] in mine["record"]["data_items"]  # the binding claim is named
+    # Recorded for the citizen the credentials are about, with every holder key as evidence.
+    assert mine["record"]["citizen"] == "citizen:citizen-1"
+    holder_keys = {"holder-key:" + thumbprint(held.payload["cnf"]["jwk"]) for held, _ in chosen.values()}
+    assert set(mine["record"]["evidence"]["holder_keys"]) == holder_keys and len(holder_keys) > 1
+    # So it is in her own list of consents, though no wallet of ours took part.
+    citizen = bearer_for(client, platform, "citizen:citizen-1", ["consent:read"])
+    assert record_id in {c["id"] for c in client.get("/consent/me", headers=citizen).json()["consents"]}
 
 
 def test_values_reach_the_backend_only_where_the_policy_declares_them(
@@ -477,6 +483,11 @@ def test_same_device_redirect_carries_a_fresh_response_code(client, credentials,
     url = f"/verifiers/requests/{created['request_id']}"
     assert client.get(url, params={"response_code": code}, headers=backend).json()["eligible"] is True
     assert client.get(url, params={"response_code": "guess"}, headers=backend).status_code == 404
+    # Without the code the backend's own token does not get the result (OpenID4VP §13.3): a result
+    # stays bound to the browser that was redirected.
+    bare = client.get(url, headers=backend)
+    assert bare.status_code == 403 and bare.json()["reason"] == "response_code_required"
+    assert "decision" not in bare.text and "eligible" not in bare.json()
 
 
 def test_vp_token_is_dropped_by_default_and_purged_after_a_configured_retention(
