@@ -101,6 +101,16 @@ def decode_json(text: str) -> Any:
     return value
 
 
+def media_type(typ: Any) -> str | None:
+    """A `typ` header as the media type it names (RFC 7515 §4.1.9): case-insensitive, with
+    "application/" implied when no "/" appears, so `kb+jwt` and `application/KB+JWT` are one type.
+    None for anything that is not a string: a header value of the wrong JSON type names no type."""
+    if not isinstance(typ, str):
+        return None
+    lowered = typ.lower()
+    return lowered if "/" in lowered else "application/" + lowered
+
+
 def _segment(data: str, what: str) -> bytes:
     # Strict and canonical, so a JWS has exactly one serialisation.
     try:
@@ -188,7 +198,8 @@ def verify(
     """Verify a compact JWS and return its header and JSON payload.
 
     `key` is a public key, or a resolver over a key set the caller trusts (see `KeyResolver`).
-    `typ`, when given, must match exactly (one string or a set of accepted values). Time claims
+    `typ`, when given, must name the same media type (one string or a set of accepted values;
+    compared as RFC 7515 §4.1.9 says, and a `typ` that is not a string never matches). Time claims
     are not checked here: each format decides when and how (SD-JWT checks `exp` only after
     processing disclosures).
     """
@@ -205,9 +216,9 @@ def verify(
             f"header names a key ({', '.join(sorted(named))}); keys come from trusted sources only"
         )
     if typ is not None:
-        accepted = {typ} if isinstance(typ, str) else set(typ)
-        if header.get("typ") not in accepted:
-            raise WrongType(f"typ {header.get('typ')!r} is not {' or '.join(sorted(accepted))}")
+        written = [typ] if isinstance(typ, str) else list(typ)
+        if media_type(header.get("typ")) not in {media_type(t) for t in written}:
+            raise WrongType(f"typ {header.get('typ')!r} is not {' or '.join(sorted(written))}")
     payload = _json_object(_segment(payload_b64, "payload"), "payload")
     signature = _segment(signature_b64, "signature")
     public = key(header, payload) if callable(key) else key

@@ -26,6 +26,7 @@ from keys.datakeys import DataKeyStore
 from keys.keyring import KeyRing
 from keys.master import load_master_key
 from keys.subjects import PairwiseSubjects
+from outbound.status_lists import StatusListClient
 from seoul_wallet.database import create_database_engine
 from seoul_wallet.logging_setup import configure_logging
 from seoul_wallet.middleware import BodySizeLimitMiddleware, RequestIdMiddleware
@@ -37,7 +38,6 @@ from verifiers.consent_http import HttpConsentGateway
 from verifiers.policies import load_policies
 from verifiers.rp_ca import RelyingPartyCA
 from verifiers.service import VerifierError, VerifierService, VerifierSettings
-from verifiers.status_check import StatusListClient
 from verifiers.trusted_issuers import TrustedIssuerRegistry
 
 PLATFORM_OWNER = "platform"

@@ -10,5 +10,6 @@ import keys.models  # noqa: F401
 import verifiers.models
 import verifiers.rp_ca
 import verifiers.trusted_issuers  # noqa: F401  (trusted_issuers)
+import wallet.models  # noqa: F401
 
 metadata = SQLModel.metadata

@@ -13,7 +13,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from vc.sd_jwt import SDJWT, ClaimPath, VerifiedSDJWT, resolve_path
+from keys import jws
+from vc.sd_jwt import SDJWT, ClaimPath, ClaimPathTypeError, VerifiedSDJWT, resolve_path
 
 SD_JWT_VC_FORMAT = "dc+sd-jwt"
 _ID = re.compile(r"^[A-Za-z0-9_-]+$")
@@ -33,6 +34,13 @@ class PresentationMismatch(DCQLError):
     """A vp_token does not satisfy the query it answers."""
 
     reason = "presentation_mismatch"
+
+
+class OverDisclosure(PresentationMismatch):
+    """A presentation discloses a claim its credential query did not ask for: the verifier must
+    never receive, or decide on, what it did not ask for."""
+
+    reason = "over_disclosure"
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,12 +119,12 @@ def _parse_credential(value: Any) -> CredentialQuery:
     meta = value.get("meta")
     _require(isinstance(meta, dict), "meta is required and must be an object")
     vct_values = meta.get("vct_values")
-    if vct_values is not None:
-        _require(
-            isinstance(vct_values, list) and vct_values and all(isinstance(v, str) for v in vct_values),
-            "meta.vct_values must be a non-empty array of strings",
-        )
-        vct_values = tuple(vct_values)
+    # OpenID4VP 1.0 Appendix B.3 (SD-JWT VC): for dc+sd-jwt, meta.vct_values is REQUIRED.
+    _require(
+        isinstance(vct_values, list) and vct_values and all(isinstance(v, str) for v in vct_values),
+        "meta.vct_values is required and must be a non-empty array of strings",
+    )
+    vct_values = tuple(vct_values)
     claim_sets_raw = value.get("claim_sets")
     claims = None
     if "claims" in value:
@@ -177,7 +185,10 @@ def _as_query(query: DCQLQuery | Mapping[str, Any]) -> DCQLQuery:
 
 def _claim_hits(claims: Mapping[str, Any], claim: ClaimQuery) -> list[tuple[ClaimPath, Any]]:
     """The concrete (path, value) pairs a claims query selects; with `values`, only the matching ones."""
-    hits = resolve_path(claims, claim.path)
+    try:
+        hits = resolve_path(claims, claim.path, strict=True)
+    except ClaimPathTypeError:
+        return []  # §7.1: processing aborts: this claim query selects nothing from this credential
     if claim.values is None:
         return hits
     # type() comparison so that True does not match 1 (JSON distinguishes them).
@@ -217,7 +228,9 @@ class CredentialMatch:
 def _match_credential(credential: CredentialQuery, held: Sequence[SDJWT]) -> list[CredentialMatch]:
     matches = []
     for index, sd in enumerate(held):
-        if sd.header.get("typ") != SD_JWT_VC_FORMAT or not _meta_matches(credential, sd.payload, sd.claims):
+        if jws.media_type(sd.header.get("typ")) != jws.media_type(SD_JWT_VC_FORMAT) or not _meta_matches(
+            credential, sd.payload, sd.claims
+        ):
             continue
         selected = _selected_claims(credential, sd.claims)
         if selected is None:
@@ -266,13 +279,26 @@ def _presentation_satisfies(credential: CredentialQuery, result: VerifiedSDJWT) 
     return None
 
 
+def _related(a: ClaimPath, b: ClaimPath) -> bool:
+    """One path is a prefix of the other (None in either matches any array index)."""
+    return all(x is None or y is None or x == y for x, y in zip(a, b, strict=False))
+
+
+def _unrequested(credential: CredentialQuery, disclosed: frozenset[ClaimPath]) -> list[list[Any]]:
+    # A disclosure is asked for when it is a requested claim, inside one (its subtree), or one of
+    # its parents (needed to reach a nested disclosure). The query's claims in any claim set count.
+    requested = [c.path for c in credential.claims or ()]
+    return sorted((list(path) for path in disclosed if not any(_related(path, r) for r in requested)), key=repr)
+
+
 def check_presentation(
     query: DCQLQuery | Mapping[str, Any], vp_token: Mapping[str, Sequence[VerifiedSDJWT]]
 ) -> dict[str, list[VerifiedSDJWT]]:
     """Verifier side: check that verified presentations, keyed by credential query id as in the
     `vp_token`, satisfy the query. Unknown ids, empty arrays, several presentations where
     `multiple` is false, missing claims, unmet `values`, and unmet credential sets are rejected
-    with `PresentationMismatch`. Returns the accepted presentations by query id."""
+    with `PresentationMismatch`; a disclosure the credential query did not ask for with
+    `OverDisclosure`. Returns the accepted presentations by query id."""
     parsed = _as_query(query)
     known = {c.id: c for c in parsed.credentials}
     if not isinstance(vp_token, Mapping):
@@ -289,6 +315,9 @@ def check_presentation(
             problem = _presentation_satisfies(credential, result)
             if problem is not None:
                 raise PresentationMismatch(f"{query_id!r}: {problem}")
+            unasked = _unrequested(credential, result.disclosed_paths)
+            if unasked:
+                raise OverDisclosure(f"{query_id!r} discloses claims the query did not ask for: {unasked}")
     present = set(vp_token)
     if parsed.credential_sets is None:
         missing = set(known) - present

@@ -30,7 +30,8 @@ KB_JWT_TYP = "kb+jwt"
 SALT_BYTES = 16  # RFC 9901 §4.2.1: at least 128 bits of entropy
 
 ClaimPath = tuple[str | int | None, ...]
-IssuerKey = PublicKey | Callable[[dict[str, Any]], PublicKey]
+# A key, or a resolver called with the issuer JWT's (unverified) header and payload: jws.KeyResolver.
+IssuerKey = PublicKey | Callable[[dict[str, Any], dict[str, Any]], PublicKey]
 
 _RESERVED_NAMES = frozenset({SD_KEY, ARRAY_KEY})
 _json_decode = jws.decode_json
@@ -142,6 +143,12 @@ class NotYetValid(SDJWTError):
     reason = "not_yet_valid"
 
 
+class IssuerAudienceMismatch(SDJWTError):
+    """The issuer JWT names an audience (`aud`) that does not include this verifier (RFC 7519 §4.1.3)."""
+
+    reason = "issuer_jwt_wrong_aud"
+
+
 class KeyBindingMissing(SDJWTError):
     reason = "kb_missing"
 
@@ -188,6 +195,12 @@ class KeyBindingIatInvalid(SDJWTError):
 
 class KeyBindingHashMismatch(SDJWTError):
     reason = "kb_sd_hash_mismatch"
+
+
+class KeyBindingTimeInvalid(SDJWTError):
+    """The KB-JWT carries an `exp` that has passed or an `nbf` not reached (§7.3: valid in all respects)."""
+
+    reason = "kb_time_invalid"
 
 
 class IssuanceError(ValueError):
@@ -699,6 +712,7 @@ def verify_sd_jwt(
     by_digest = _index_disclosures(raws)
     claims, processor = _process(payload, by_digest, limits)
     check_time_claims(claims, now, iat_skew)
+    _check_audience(claims, expected_aud)
 
     kb_payload = kb_header = None
     if kb_jwt:
@@ -724,6 +738,19 @@ def verify_sd_jwt(
         key_binding=kb_payload,
         key_binding_header=kb_header,
     )
+
+
+def _check_audience(claims: Mapping[str, Any], expected_aud: str | None) -> None:
+    # An issuer JWT usually has no `aud`. One that has must name this verifier (RFC 7519 §4.1.3);
+    # a holder checking its own credential (no audience of its own) refuses one that names anyone.
+    if "aud" not in claims:
+        return
+    aud = claims["aud"]
+    audiences = [aud] if isinstance(aud, str) else aud
+    if not isinstance(audiences, list) or not all(isinstance(a, str) for a in audiences):
+        raise MalformedIssuerJWT("issuer JWT aud must be a string or an array of strings")
+    if expected_aud is None or expected_aud not in audiences:
+        raise IssuerAudienceMismatch("the issuer JWT is meant for another audience")
 
 
 def _verify_key_binding(
@@ -764,6 +791,10 @@ def _verify_key_binding(
         raise KeyBindingIatInvalid("KB-JWT iat missing or not a number")
     if iat > now + iat_skew or iat < now - max_age - iat_skew:
         raise KeyBindingIatInvalid("KB-JWT iat is outside the acceptable window")
+    try:
+        check_time_claims(kb, now, iat_skew)
+    except (Expired, NotYetValid, MalformedTimeClaim) as exc:
+        raise KeyBindingTimeInvalid(f"KB-JWT: {exc}") from None
     # The KB-JWT signs the presentation exactly as sent: everything up to and including the last '~'.
     if kb.get("sd_hash") != sd_hash(presentation[: len(presentation) - len(kb_jwt)]):
         raise KeyBindingHashMismatch("KB-JWT sd_hash does not match the presentation")
@@ -774,23 +805,36 @@ def _verify_key_binding(
 # Claim path resolution (OpenID4VP 1.0 §7, used by DCQL and by presentation).
 
 
-def resolve_path(claims: Any, path: Sequence[str | int | None]) -> list[tuple[ClaimPath, Any]]:
+class ClaimPathTypeError(ValueError):
+    """A claims path pointer stepped over an element of the wrong type (OpenID4VP 1.0 §7.1:
+    processing aborts with an error)."""
+
+
+def resolve_path(claims: Any, path: Sequence[str | int | None], *, strict: bool = False) -> list[tuple[ClaimPath, Any]]:
     """All (concrete path, value) pairs a claims path pointer selects; empty when none.
 
-    Strings select object keys, integers array elements, `None` all elements of an array.
+    Strings select object keys, integers array elements, `None` all elements of an array. With
+    `strict` (DCQL, OpenID4VP 1.0 §7.1), a selected element of the wrong type for the next step (a
+    key asked of an array, an index of an object) raises `ClaimPathTypeError` instead of being
+    dropped; a missing key or index still only drops that element.
     """
     selected: list[tuple[ClaimPath, Any]] = [((), claims)]
     for component in path:
         next_selected: list[tuple[ClaimPath, Any]] = []
         for concrete, value in selected:
             if isinstance(component, str):
-                if isinstance(value, dict) and component in value:
-                    next_selected.append(((*concrete, component), value[component]))
-            elif component is None:
-                if isinstance(value, list):
+                if isinstance(value, dict):
+                    if component in value:
+                        next_selected.append(((*concrete, component), value[component]))
+                elif strict:
+                    raise ClaimPathTypeError(f"{list(concrete)!r} is not an object")
+            elif component is None or (type(component) is int and component >= 0):
+                if not isinstance(value, list):
+                    if strict:
+                        raise ClaimPathTypeError(f"{list(concrete)!r} is not an array")
+                elif component is None:
                     next_selected.extend(((*concrete, i), v) for i, v in enumerate(value))
-            elif type(component) is int and component >= 0:
-                if isinstance(value, list) and component < len(value):
+                elif component < len(value):
                     next_selected.append(((*concrete, component), value[component]))
             else:
                 raise ValueError(f"invalid path component {component!r}")

@@ -21,7 +21,9 @@ LEGACY_SD_JWT_VC_TYP = "vc+sd-jwt"
 WELL_KNOWN_JWT_VC_ISSUER = "/.well-known/jwt-vc-issuer"
 # Draft -18 §3.2.2.2: these registered claims are never selectively disclosable; a verifier
 # refuses them in a disclosure.
-NEVER_DISCLOSABLE = frozenset({"vct", "iss", "nbf", "exp", "cnf", "status"})
+# SD-JWT VC -18 §3.2.2.2: these are never selectively disclosable (`vct#integrity` and `aka_vcts`
+# travel with `vct`, so a verifier can check the type without asking the holder for them).
+NEVER_DISCLOSABLE = frozenset({"vct", "vct#integrity", "aka_vcts", "iss", "nbf", "exp", "cnf", "status"})
 # What our issuers keep in the clear: the above, and `iat` (the draft allows disclosing it, but a
 # hidden issuance time only makes the credential harder to audit).
 ISSUED_IN_CLEAR = NEVER_DISCLOSABLE | {"iat"}

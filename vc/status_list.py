@@ -58,6 +58,10 @@ class StatusListSubjectMismatch(StatusListError):
     reason = "status_list_sub_mismatch"
 
 
+class StatusListNotYetValid(StatusListError):
+    reason = "status_list_not_yet_valid"
+
+
 class StatusListExpired(StatusListError):
     reason = "status_list_expired"
 
@@ -196,15 +200,20 @@ def verify_status_list_token(
     payload = verified.payload
     if payload.get("sub") != expected_uri:
         raise StatusListSubjectMismatch("sub does not equal the status list URI")
+    for name in ("iat", "exp", "nbf", "ttl"):
+        if name in payload and (type(payload[name]) not in (int, float) or payload[name] != payload[name]):
+            raise MalformedStatusList(f"{name} must be a number")  # NaN cannot come from JSON, but a type can
+    if "iat" not in payload:  # draft -20 §5.1: iat is REQUIRED
+        raise MalformedStatusList("the status list token has no iat")
+    if payload["iat"] > now + skew:
+        raise StatusListNotYetValid("the status list token was issued in the future")
+    if "nbf" in payload and now + skew < payload["nbf"]:
+        raise StatusListNotYetValid("the status list token is not valid yet (nbf)")
     exp = payload.get("exp")
-    if exp is not None:
-        if type(exp) not in (int, float):
-            raise MalformedStatusList("exp must be a number")
-        if now >= exp + skew:
-            raise StatusListExpired("the status list token has expired")
-    for name in ("iat", "ttl"):
-        if name in payload and (type(payload[name]) not in (int, float) or payload[name] < 0):
-            raise MalformedStatusList(f"{name} must be a non-negative number")
+    if exp is not None and now >= exp + skew:
+        raise StatusListExpired("the status list token has expired")
+    if "ttl" in payload and payload["ttl"] <= 0:  # §5.1: a positive number of seconds
+        raise MalformedStatusList("ttl must be a positive number")
     claim = payload.get("status_list")
     if not isinstance(claim, dict) or type(claim.get("bits")) is not int or not isinstance(claim.get("lst"), str):
         raise MalformedStatusList("status_list must be {bits, lst}")

@@ -9,9 +9,9 @@ import httpx
 from sqlalchemy import update
 from sqlmodel import Session, col, select
 
+from outbound.urls import UnsafeURL, checked_url, pinned_request
 from verifiers.models import CallbackAttempt, CallbackDelivery
 from verifiers.service import VerifierService
-from verifiers.urls import UnsafeURL, checked_url, pinned_request
 
 log = logging.getLogger("seoul_wallet.verifiers.callbacks")
 

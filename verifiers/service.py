@@ -29,8 +29,10 @@ from keys.datakeys import DataKeyStore
 from keys.jwk import thumbprint
 from keys.keyring import KeyRing
 from keys.subjects import PAIRWISE_SUBJECT, SUBJECT_CLAIM, PairwiseSubjects
+from outbound.status_lists import StatusCheckFailed, StatusListClient
+from outbound.urls import UnsafeURL, check_client_url
 from vc import sd_jwt, sd_jwt_vc
-from vc.dcql import DCQLError, check_presentation, parse_query
+from vc.dcql import DCQLError, OverDisclosure, check_presentation, parse_query
 from vc.sd_jwt import VerifiedSDJWT
 from vc.status_list import StatusListError, status_reference
 from verifiers.applicant import SubjectRefused, check_applicant, common_subject
@@ -39,9 +41,7 @@ from verifiers.dcql_from_policy import derive_dcql
 from verifiers.models import AcceptedPresentation, CallbackDelivery, PresentationRequest, Verifier
 from verifiers.policies import Evaluation, HeldCredential, Policy, evaluate
 from verifiers.rp_ca import RelyingPartyCA
-from verifiers.status_check import StatusCheckFailed, StatusListClient
 from verifiers.trusted_issuers import IssuerKeysUnavailable, IssuerNotTrusted, TrustedIssuerRegistry
-from verifiers.urls import UnsafeURL, check_client_url
 
 _REQUESTS = PresentationRequest.__table__
 _ACCEPTED = AcceptedPresentation.__table__
@@ -485,6 +485,8 @@ class VerifierService:
             verified.setdefault(query_id, []).append(result)
         try:
             check_presentation(query, verified)
+        except OverDisclosure as exc:
+            raise VerifierError(exc.reason, str(exc)) from None
         except DCQLError as exc:
             raise VerifierError("presentation_does_not_match_query", str(exc)) from None
 

@@ -22,13 +22,13 @@ from sqlmodel import Field, Session, SQLModel, select
 
 from keys import jws
 from keys.jwk import PublicKey
+from outbound.urls import FetchFailed, UnsafeURL, fetch_bounded
 from vc.sd_jwt_vc import (
     IssuerMetadataError,
     jwt_vc_issuer_metadata_url,
     key_from_jwks,
     keys_from_jwt_vc_issuer_metadata,
 )
-from verifiers.urls import FetchFailed, UnsafeURL, fetch_bounded
 
 # How long fetched issuer keys are reused. A kid not in the cached set triggers one refetch (at
 # most every MIN_REFETCH seconds), so a rotation is picked up at once without letting unknown

@@ -134,3 +134,23 @@ def test_oversized_token_is_refused_before_parsing(es256_key) -> None:
 def test_pyjwt_interop_our_signature_verifies_with_plain_pyjwt(es256_key) -> None:
     token = jws.sign({"sub": "x"}, es256_key, typ="JWT")
     assert jwt.decode(token, es256_key.public_key(), algorithms=["ES256"]) == {"sub": "x"}
+
+
+@pytest.mark.parametrize("typ", [["kb+jwt"], {"t": "kb+jwt"}, 1, True, None])
+def test_a_typ_of_the_wrong_json_type_is_a_refusal_not_a_crash(es256_key, typ) -> None:
+    """RFC 7515 §4.1.9: typ is a string. An array or object used to raise TypeError (unhashable)
+    before any signature check, which surfaced as a 500 over HTTP."""
+    token = _forge({"alg": "ES256", "typ": typ}, {"sub": "x"}, b"\0" * 64)
+    with pytest.raises(jws.WrongType):
+        jws.verify(token, es256_key.public_key(), typ="kb+jwt")
+
+
+@pytest.mark.parametrize("written", ["kb+jwt", "KB+JWT", "application/kb+jwt", "Application/Kb+Jwt"])
+def test_typ_names_a_media_type_compared_as_rfc_7515_says(es256_key, written) -> None:
+    """ "application/" is implied without a "/", and media types are case-insensitive."""
+    token = jws.sign({"sub": "x"}, es256_key, typ=written)
+    assert jws.verify(token, es256_key.public_key(), typ="kb+jwt").payload == {"sub": "x"}
+    with pytest.raises(jws.WrongType):
+        jws.verify(token, es256_key.public_key(), typ="dc+sd-jwt")
+    with pytest.raises(jws.WrongType):  # another subtype with the same suffix is another type
+        jws.verify(token, es256_key.public_key(), typ="text/kb+jwt")

@@ -41,9 +41,11 @@ def craft(payload: dict[str, Any], disclosures: list[str], *, kb: str = "", key=
     return "~".join([token, *disclosures, ""]) + kb
 
 
-def add_kb(presented: str, *, key=HOLDER_KEY, aud=AUD, nonce=NONCE, iat=NOW, typ="kb+jwt", sd_hash=None) -> str:
-    """Append a KB-JWT (with overridable fields) to a presentation ending in '~'."""
-    payload = {"iat": iat, "aud": aud, "nonce": nonce, "sd_hash": sd_hash or sd_jwt.sd_hash(presented)}
+def add_kb(
+    presented: str, *, key=HOLDER_KEY, aud=AUD, nonce=NONCE, iat=NOW, typ="kb+jwt", sd_hash=None, **extra
+) -> str:
+    """Append a KB-JWT (with overridable fields, and `extra` claims) to a presentation ending in '~'."""
+    payload = {"iat": iat, "aud": aud, "nonce": nonce, "sd_hash": sd_hash or sd_jwt.sd_hash(presented), **extra}
     return presented + jws.sign(payload, key, typ=typ)
 
 

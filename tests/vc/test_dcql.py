@@ -224,3 +224,46 @@ def test_check_claim_sets_any_option_satisfied():
     assert dcql.check_presentation(query, {"pid": [_vp([("birthdate",)])]})["pid"]
     with pytest.raises(dcql.PresentationMismatch):
         dcql.check_presentation(query, {"pid": [_vp([("languages", 0)])]})
+
+
+def test_vct_values_is_required_for_sd_jwt_vc() -> None:
+    for meta in ({}, {"vct_values": []}, {"vct_values": "urn:seoul:resident"}, {"vct_values": [1]}):
+        with pytest.raises(dcql.InvalidQuery):
+            dcql.parse_query({"credentials": [{"id": "r", "format": "dc+sd-jwt", "meta": meta}]})
+
+
+def test_a_path_step_over_an_element_of_the_wrong_type_aborts_instead_of_skipping() -> None:
+    """OpenID4VP 1.0 §7.1: one element of `pets` is a string, so asking every element for `name`
+    is an error for that credential, not a match on the elements that happen to be objects."""
+    mixed = sd_jwt_vc.issue_sd_jwt_vc(
+        {"vct": "urn:seoul:resident", "iss": ISS, "pets": [{"name": "Bori"}, "goldfish"]},
+        ISSUER_KEY,
+        kid=KID,
+        disclosable=[("pets",)],
+        holder_jwk=HOLDER_JWK,
+    )
+    query = {"credentials": [cred("r", "urn:seoul:resident", [{"path": ["pets", None, "name"]}])]}
+    assert dcql.match(query, [sd_jwt.parse_sd_jwt(mixed)]) is None
+    only_objects = sd_jwt_vc.issue_sd_jwt_vc(
+        {"vct": "urn:seoul:resident", "iss": ISS, "pets": [{"name": "Bori"}]},
+        ISSUER_KEY,
+        kid=KID,
+        disclosable=[("pets",)],
+        holder_jwk=HOLDER_JWK,
+    )
+    assert dcql.match(query, [sd_jwt.parse_sd_jwt(only_objects)]) is not None
+    with pytest.raises(sd_jwt.ClaimPathTypeError):
+        sd_jwt.resolve_path({"pets": [{"name": "Bori"}, "goldfish"]}, ["pets", None, "name"], strict=True)
+    assert sd_jwt.resolve_path({"a": "text"}, ["a", 0]) == []  # lenient mode, for the holder's own use
+
+
+def test_a_presentation_disclosing_an_unrequested_claim_is_over_disclosure() -> None:
+    query = {"credentials": [cred("r", "urn:seoul:resident", [{"path": ["address", "gu"]}])]}
+    exact = present_match(dcql.match(query, HELD))
+    assert dcql.check_presentation(query, exact)  # the parent `address` comes with `gu`: asked for
+    too_much = sd_jwt.create_presentation(
+        RESIDENT, [("address", "gu"), ("name",)], holder_key=HOLDER_KEY, aud=AUD, nonce=NONCE, iat=NOW
+    )
+    verified = sd_jwt_vc.verify_sd_jwt_vc(too_much, RESOLVER, expected_aud=AUD, expected_nonce=NONCE, now=NOW)
+    with pytest.raises(dcql.OverDisclosure):
+        dcql.check_presentation(query, {"r": [verified]})

@@ -462,3 +462,41 @@ def test_every_error_has_a_distinct_reason():
     reasons = [c.reason for c in classes]
     assert len(classes) > 30
     assert len(reasons) == len(set(reasons))
+
+
+# --------------------------------------------------------------------------------------------
+# Audience of the issuer JWT, time claims of the KB-JWT (review findings)
+
+
+@pytest.mark.parametrize(
+    ("aud", "accepted"),
+    [
+        (AUD, True),
+        ([AUD, "https://other.example"], True),
+        ("https://other.example", False),
+        (["https://other.example"], False),
+    ],
+)
+def test_an_issuer_jwt_audience_must_name_the_verifier(aud, accepted) -> None:
+    token = sd_jwt.issue_sd_jwt({**CLAIMS, "aud": aud}, ISSUER_KEY, disclosable=PATHS, holder_jwk=HOLDER_JWK)
+    presentation = present(token, [("age",)])
+    if accepted:
+        assert verify(presentation).claims["age"] == 42
+    else:
+        with pytest.raises(sd_jwt.IssuerAudienceMismatch):
+            verify(presentation)
+
+
+def test_an_issuer_jwt_audience_of_the_wrong_type_is_refused() -> None:
+    token = sd_jwt.issue_sd_jwt({**CLAIMS, "aud": {"v": AUD}}, ISSUER_KEY, disclosable=PATHS, holder_jwk=HOLDER_JWK)
+    with pytest.raises(sd_jwt.MalformedIssuerJWT):
+        verify(present(token, [("age",)]))
+
+
+@pytest.mark.parametrize("claims", [{"exp": NOW - 120}, {"nbf": NOW + 3600}, {"exp": "tomorrow"}])
+def test_a_kb_jwt_must_be_valid_in_all_other_respects(claims) -> None:
+    """§7.3: the KB-JWT's own exp and nbf are checked, not only its iat."""
+    presented = sd_jwt.create_presentation(issued(), [("age",)])
+    with pytest.raises(sd_jwt.KeyBindingTimeInvalid):
+        verify(add_kb(presented, **claims))
+    assert verify(add_kb(presented, exp=NOW + 120)).claims["age"] == 42

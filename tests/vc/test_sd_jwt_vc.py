@@ -53,7 +53,7 @@ def test_issue_and_verify():
 @pytest.mark.parametrize("name", sorted(sd_jwt_vc.NEVER_DISCLOSABLE))
 def test_registered_claims_are_never_disclosable(name):
     claims = {**CLAIMS, "nbf": NOW - 10, "status": {"status_list": {"idx": 1, "uri": "https://s.example/1"}}}
-    claims["cnf"] = {"jwk": HOLDER_JWK}
+    claims |= {"cnf": {"jwk": HOLDER_JWK}, "vct#integrity": "sha256-" + "A" * 43, "aka_vcts": ["urn:seoul:old:1"]}
     with pytest.raises(sd_jwt.IssuanceError):
         issue(claims=claims, disclosable=[(name,)], holder_jwk=None)
 
@@ -200,3 +200,16 @@ def test_static_resolver_never_guesses_among_keys_without_kid():
         resolver.resolve(ISS, None)
     single = sd_jwt_vc.StaticIssuerKeyResolver({ISS: {"issuer": ISS, "jwks": {"keys": [public_jwk(ISSUER_KEY)]}}})
     assert single.resolve(ISS, None) is not None
+
+
+@pytest.mark.parametrize(
+    ("name", "value"), [("vct#integrity", "sha256-" + "A" * 43), ("aka_vcts", ["urn:seoul:old:1"])]
+)
+def test_a_disclosed_type_companion_claim_is_refused(name, value):
+    """SD-JWT VC -18 §3.2.2.2: `vct#integrity` and `aka_vcts` are never selectively disclosable, so a
+    verifier refuses a credential that hides them in disclosures (another issuer's software may)."""
+    token = sd_jwt.issue_sd_jwt(
+        {**CLAIMS, name: value}, ISSUER_KEY, typ="dc+sd-jwt", kid=KID, holder_jwk=HOLDER_JWK, disclosable=[(name,)]
+    )
+    with pytest.raises(sd_jwt_vc.DisclosedRegisteredClaim):
+        verify(present(token, [(name,)]))

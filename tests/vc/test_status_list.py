@@ -138,3 +138,26 @@ def test_status_reference():
     assert sl.status_reference({"vct": "x"}) is None
     with pytest.raises(sl.MalformedStatusList):
         sl.status_reference({"status": {"status_list": {"idx": -1, "uri": URI}}})
+
+
+def _signed(**claims) -> str:
+    payload = {"sub": URI, "iat": NOW, "status_list": {"bits": 1, "lst": "eNrbuRgAAhcBXQ"}, **claims}
+    return jws.sign({k: v for k, v in payload.items() if v is not None}, ISSUER_KEY, typ="statuslist+jwt")
+
+
+@pytest.mark.parametrize(
+    ("claims", "error"),
+    [
+        ({"iat": None}, sl.MalformedStatusList),  # §5.1: iat is required
+        ({"iat": "yesterday"}, sl.MalformedStatusList),
+        ({"ttl": 0}, sl.MalformedStatusList),  # a positive number of seconds
+        ({"ttl": -5}, sl.MalformedStatusList),
+        ({"ttl": True}, sl.MalformedStatusList),
+        ({"exp": [NOW + 100]}, sl.MalformedStatusList),
+        ({"nbf": NOW + 3600}, sl.StatusListNotYetValid),
+        ({"iat": NOW + 3600}, sl.StatusListNotYetValid),
+    ],
+)
+def test_status_list_token_time_claims_are_checked(claims, error):
+    with pytest.raises(error):
+        sl.verify_status_list_token(_signed(**claims), ISSUER_KEY.public_key(), expected_uri=URI, now=NOW)

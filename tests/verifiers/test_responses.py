@@ -583,3 +583,27 @@ def test_the_same_response_posted_at_once_is_accepted_once(client, youth_backend
         thread.join()
     assert sorted(statuses) == [200, 400, 400, 400], statuses
     assert result_of(client, youth_backend, request_id)["eligible"] is True
+
+
+@pytest.mark.parametrize("typ", [["dc+sd-jwt"], {"typ": "dc+sd-jwt"}])
+def test_an_unsigned_forgery_with_a_typ_of_the_wrong_type_is_a_recorded_refusal(
+    client, youth_backend, check, typ
+) -> None:
+    request_id, request = check()
+    header = b64url(json.dumps({"alg": "ES256", "typ": typ, "kid": "k"}).encode())
+    payload = b64url(json.dumps({"iss": "http://127.0.0.1:8000/issuers/mois", "vct": "x"}).encode())
+    kb = b64url(json.dumps({"alg": "ES256", "typ": "kb+jwt"}).encode())
+    forgery = f"{header}.{payload}.{b64url(bytes(64))}~{kb}.{payload}.{b64url(bytes(64))}"
+    response = respond(request, {"resident_registration": [forgery]}, client)
+    assert_refused(client, youth_backend, request_id, response, "issuer_jwt_wrong_typ")
+
+
+def test_a_presentation_that_discloses_more_than_asked_is_refused(client, youth_backend, youth_case) -> None:
+    """The youth allowance never asks for nationality_status: a wallet that sends it anyway is
+    refused, so the verifier never receives or decides on what it did not ask for."""
+    request_id, request, chosen = youth_case
+    held, names = chosen["resident_registration"]
+    assert "nationality_status" not in names and "nationality_status" in held.disclosures
+    chosen["resident_registration"] = (held, [*names, "nationality_status"])
+    response = respond(request, _vp(request, chosen), client)
+    assert_refused(client, youth_backend, request_id, response, "over_disclosure")

@@ -9,10 +9,13 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
-from keys.jwk import generate_private_key
+from keys.jwk import b64url_decode, b64url_encode, generate_private_key
+from outbound.status_lists import CredentialRevoked, StatusListClient, StatusUnavailable
 from vc.status_list import INVALID, StatusList, build_status_list_token
-from verifiers.status_check import CredentialRevoked, StatusListClient, StatusUnavailable
 
 KEY = generate_private_key("ES256")
 T0 = 1_800_000_000.0
@@ -87,3 +90,38 @@ def test_production_refuses_http_and_private_addresses(served) -> None:
         client.check(uri, 0, KEY.public_key())
     with pytest.raises(StatusUnavailable):
         client.check(uri.replace("http://", "https://"), 0, KEY.public_key())
+
+
+def test_a_cached_list_is_never_used_past_its_own_exp(served) -> None:
+    """Status List §8.3: when a refresh fails, a cached token may stand in only while it is itself
+    unexpired, however young the cache entry is."""
+    uri, handler, server = served
+    handler.token = build_status_list_token(StatusList(16, 2), KEY, uri=uri, iat=int(T0), exp=int(T0) + 120, ttl=300)
+    now = [T0]
+    client = StatusListClient(httpx.Client(), max_staleness=3600, allow_http=True, clock=lambda: now[0])
+    assert client.check(uri, 0, KEY.public_key()).status == 0
+    server.shutdown()
+    server.server_close()
+    now[0] = T0 + 119  # cached until exp (before the ttl): still used
+    assert client.check(uri, 0, KEY.public_key()).status == 0
+    now[0] = T0 + 121  # the refresh fails and the cached token has expired: refused
+    with pytest.raises(StatusUnavailable):
+        client.check(uri, 0, KEY.public_key())
+
+
+def test_an_infinite_ttl_is_clamped_not_a_crash(served) -> None:
+    uri, handler, _ = served
+    token = build_status_list_token(StatusList(16, 2), KEY, uri=uri, iat=int(T0), exp=int(T0) + 86400)
+    header, payload, signature = token.split(".")
+    # 1e400 is a valid JSON number that Python reads as infinity: re-sign a payload carrying it.
+    body = b64url_decode(payload).decode().replace("}", ',"ttl":1e400}', 1)
+    assert "1e400" in body and signature
+    signing_input = f"{header}.{b64url_encode(body.encode())}"
+    r, s = decode_dss_signature(KEY.sign(signing_input.encode(), ec.ECDSA(hashes.SHA256())))
+    handler.token = f"{signing_input}.{b64url_encode(r.to_bytes(32, 'big') + s.to_bytes(32, 'big'))}"
+    now = [T0]
+    client = StatusListClient(httpx.Client(), allow_http=True, clock=lambda: now[0])
+    assert client.check(uri, 0, KEY.public_key()).status == 0
+    now[0] = T0 + 3601  # clamped to the longest ttl, an hour: refetched
+    client.check(uri, 0, KEY.public_key())
+    assert handler.hits == 2

@@ -16,6 +16,7 @@ import httpx
 
 from keys import jws
 from keys.jwk import PublicKey
+from outbound.urls import FetchFailed, UnsafeURL, fetch_bounded
 from vc.status_list import (
     INVALID,
     SUSPENDED,
@@ -25,7 +26,6 @@ from vc.status_list import (
     VerifiedStatusList,
     verify_status_list_token,
 )
-from verifiers.urls import FetchFailed, UnsafeURL, fetch_bounded
 
 MIN_TTL, MAX_TTL = 10, 3600
 DEFAULT_TTL = 300
@@ -46,6 +46,12 @@ class CredentialSuspended(StatusCheckFailed):
 
 class StatusUnavailable(StatusCheckFailed):
     reason = "status_unavailable"
+
+
+def _expired(verified: VerifiedStatusList, now: float) -> bool:
+    # Status List §8.3: a token past its own `exp` MUST NOT be used, however recently it was fetched.
+    exp = verified.payload.get("exp")
+    return exp is not None and now >= exp
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,13 +101,13 @@ class StatusListClient:
         try:
             verified = self._fetch(uri, key, now)
         except (httpx.HTTPError, StatusListError, StatusUnavailable) as exc:
-            if cached is not None and now - cached[0] <= self.max_staleness:
+            if cached is not None and now - cached[0] <= self.max_staleness and not _expired(cached[2], now):
                 return cached[0], cached[2]
             if isinstance(exc, StatusUnavailable):
                 raise
             raise StatusUnavailable(f"status list {uri} unavailable: {exc}") from None
-        ttl = verified.payload.get("ttl", DEFAULT_TTL)
-        ttl = min(max(int(ttl), MIN_TTL), MAX_TTL)
+        # Clamped as a float: a ttl of 1e400 is a JSON number (infinity) that int() cannot take.
+        ttl = min(max(float(verified.payload.get("ttl", DEFAULT_TTL)), MIN_TTL), MAX_TTL)
         expires = now + ttl
         exp = verified.payload.get("exp")
         if isinstance(exp, int | float):
