@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import json
-from collections import defaultdict
-from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from authlib.oauth2.rfc6749 import AuthorizationServer, OAuth2Payload, OAuth2Request
+from authlib.oauth2.rfc6749 import OAuth2Request
 from authlib.oauth2.rfc6749.grants import ClientCredentialsGrant
 from authlib.oauth2.rfc8414 import AuthorizationServerMetadata
 from fastapi import APIRouter, Request, Response
@@ -15,45 +13,18 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from auth.models import OAuthClient
+from auth.oauth_requests import ParsedRequest, SafeClientAuthentication, params_of
 from auth.tokens import AccessTokenService
 
 TOKEN_PATH = "/oauth/token"
 METADATA_PATH = "/.well-known/oauth-authorization-server"
 
 
-class _FormPayload(OAuth2Payload):
-    def __init__(self, form: dict[str, list[str]]) -> None:
-        self._datalist = defaultdict(list, form)
-
-    @property
-    def data(self) -> dict[str, str]:
-        return {key: values[0] for key, values in self._datalist.items() if values}
-
-    @property
-    def datalist(self) -> defaultdict[str, list[str]]:
-        return self._datalist
-
-
-class _FormRequest(OAuth2Request):
-    def __init__(self, uri: str, headers: Mapping[str, str], form: dict[str, list[str]]) -> None:
-        super().__init__(method="POST", uri=uri, headers=headers)
-        self.payload = _FormPayload(form)
-        self._form = {key: values[0] for key, values in form.items() if values}
-
-    @property
-    def args(self) -> dict[str, str]:
-        return {}
-
-    @property
-    def form(self) -> dict[str, str]:
-        return self._form
-
-
 class _ClientCredentials(ClientCredentialsGrant):
     TOKEN_ENDPOINT_AUTH_METHODS: ClassVar[list[str]] = ["client_secret_basic", "client_secret_post"]
 
 
-class PlatformAuthorizationServer(AuthorizationServer):
+class PlatformAuthorizationServer(SafeClientAuthentication):
     """Authlib's framework-agnostic server, adapted to already-parsed FastAPI requests."""
 
     def __init__(self, engine: Engine, tokens: AccessTokenService, scopes_supported: list[str]) -> None:
@@ -74,7 +45,7 @@ class PlatformAuthorizationServer(AuthorizationServer):
     def send_signal(self, name: str, *args: Any, **kwargs: Any) -> None:
         return None
 
-    def create_oauth2_request(self, request: _FormRequest) -> _FormRequest:
+    def create_oauth2_request(self, request: ParsedRequest) -> ParsedRequest:
         return request
 
     def create_json_request(self, request: Any) -> Any:
@@ -146,12 +117,7 @@ def authorization_server_router(engine: Engine, tokens: AccessTokenService, scop
         },
     )
     async def token(request: Request) -> Response:
-        form = await request.form()
-        fields: dict[str, list[str]] = defaultdict(list)
-        for key, value in form.multi_items():
-            if isinstance(value, str):
-                fields[key].append(value)
-        oauth_request = _FormRequest(token_endpoint, request.headers, dict(fields))
+        oauth_request = ParsedRequest("POST", token_endpoint, request.headers, params_of(await request.form()))
         response = server.create_token_response(oauth_request)
         response.headers["Cache-Control"] = "no-store"
         response.headers["Pragma"] = "no-cache"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,6 +15,7 @@ from keys.keyring import KeyRing
 
 PLATFORM_OWNER = "platform"
 ACCESS_TOKEN_TTL = 3600
+_REGISTERED_CLAIMS = frozenset({"iss", "sub", "aud", "exp", "iat", "nbf", "jti", "client_id", "scope"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,7 +55,11 @@ class PlatformTokenGenerator(JWTBearerTokenGenerator):
     def get_extra_claims(self, client: Any, grant_type: str, user: Any, scope: str) -> dict[str, Any]:
         # RFC 9068 §2.2: with no resource owner, `sub` identifies the client application; ours says
         # which agency or verifier the client acts for, which is what every authorisation check needs.
-        return {} if user is not None else {"sub": client.subject}
+        if user is None:
+            return {"sub": client.subject}
+        # Extra claims never replace the ones every resource server relies on.
+        extra = getattr(client, "extra_claims", None) or {}
+        return {name: value for name, value in extra.items() if name not in _REGISTERED_CLAIMS}
 
     @staticmethod
     def _lifetime(client: Any, grant_type: str) -> int:
@@ -100,6 +106,7 @@ class _AppClient:
     client_id: str
     subject: str
     ttl: int
+    extra_claims: Mapping[str, Any] | None = None
 
     def get_client_id(self) -> str:
         return self.client_id
@@ -120,11 +127,21 @@ class AccessTokenService:
         self.generator = PlatformTokenGenerator(keyring, issuer, self.audience)
         self.validator = PlatformTokenValidator(keyring, issuer, self.audience)
 
-    def issue(self, subject: str, client_id: str, scopes: list[str], ttl: int = ACCESS_TOKEN_TTL) -> str:
-        """A signed access token for `subject`, issued to the first-party client `client_id`."""
+    def issue(
+        self,
+        subject: str,
+        client_id: str,
+        scopes: list[str],
+        ttl: int = ACCESS_TOKEN_TTL,
+        claims: Mapping[str, Any] | None = None,
+    ) -> str:
+        """A signed access token for `subject`, issued to the first-party client `client_id`.
+
+        `claims` are added to the token (RFC 9068 allows private claims within one system), e.g. the
+        OpenID provider records which OpenID Connect scopes the citizen granted at sign-in."""
         token = self.generator.generate(
             grant_type="urn:seoul-wallet:session",
-            client=_AppClient(client_id, subject, ttl),
+            client=_AppClient(client_id, subject, ttl, claims),
             user=_Citizen(subject),
             scope=" ".join(scopes),
             include_refresh_token=False,

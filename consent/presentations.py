@@ -22,11 +22,12 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, HTTPException
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, field_validator
-from sqlalchemy import Connection, insert
+from sqlalchemy import Connection, delete, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Field as SQLField
 from sqlmodel import Session, SQLModel
 
+from consent.models import ConsentRecord
 from consent.schemas import (
     HOLDER_KEY_PATTERN,
     PLATFORM_ID_PATTERN,
@@ -62,6 +63,7 @@ class PresentationLink(SQLModel, table=True):
 
 
 _LINKS = PresentationLink.__table__
+_RECORDS = ConsentRecord.__table__
 
 
 class PresentationGrantIn(BaseModel):
@@ -107,6 +109,31 @@ class PresentationGrantOut(BaseModel):
     recorded_by: Literal["wallet", "verifier"]
 
 
+def release_foreign_link(ledger: ConsentLedger, verifier_id: str, request_id: str, citizen: str) -> bool:
+    """Drop the link of a verifier's request to a consent of someone other than `citizen`.
+
+    A wallet links its citizen's consent before posting; if the verifier then refuses that answer
+    (someone else's credentials, a check opened for another applicant), the link stays behind and
+    must not speak for the citizen who answers next. Returns whether a link was dropped."""
+    with ledger.engine.begin() as conn:
+        link = conn.execute(
+            select(_LINKS.c.record_id).where(_LINKS.c.verifier_id == verifier_id, _LINKS.c.request_id == request_id)
+        ).first()
+        if link is None:
+            return False
+        owner = conn.execute(select(_RECORDS.c.citizen_id).where(_RECORDS.c.id == link.record_id)).scalar()
+        if owner == citizen:
+            return False
+        result = conn.execute(
+            delete(_LINKS).where(
+                _LINKS.c.verifier_id == verifier_id,
+                _LINKS.c.request_id == request_id,
+                _LINKS.c.record_id == link.record_id,
+            )
+        )
+        return bool(result.rowcount)
+
+
 def link_presentation(ledger: ConsentLedger, record_id: str, verifier_id: str, request_id: str) -> None:
     """Called by the citizen's wallet after granting, before it posts the presentation."""
     with Session(ledger.engine) as session:
@@ -133,6 +160,8 @@ def record_presentation_grant(
 ) -> PresentationGrantOut:
     """Find the grant the wallet linked to this request, or record one from the presentation; then
     log the use. Refused (PresentationConsentRefused) when the linked consent is not in force."""
+    # A link to another citizen's consent (her answer was refused) never covers this presentation.
+    release_foreign_link(ledger, verifier_id, body.request_id, f"citizen:{body.subject}")
     with Session(ledger.engine) as session:
         link = session.get(PresentationLink, (verifier_id, body.request_id))
     if link is not None and link.evidence_sha256 is None:

@@ -6,15 +6,18 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 import httpx
-from fastapi import FastAPI, Request
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
 import catalog
 from auth.dependencies import BearerAuth
+from auth.oidc_provider import SESSION_MAX_AGE, openid_provider_router, provider_issuer
+from auth.oidc_server import OpenIDProviderServer
 from auth.server import authorization_server_router
 from auth.tokens import AccessTokenService
 from consent.api import create_router as consent_router
@@ -27,6 +30,7 @@ from keys.keyring import KeyRing
 from keys.master import load_master_key
 from keys.subjects import PairwiseSubjects
 from outbound.status_lists import StatusListClient
+from seoul_wallet.browser import SignedSessionCookie, csrf_token, install_csrf
 from seoul_wallet.database import create_database_engine
 from seoul_wallet.logging_setup import configure_logging
 from seoul_wallet.middleware import BodySizeLimitMiddleware, RequestIdMiddleware
@@ -52,6 +56,7 @@ SCOPES = [
     "consent:withdraw",
     "consent:verifier-read",
     "consent:record",
+    "wallet",
 ]
 
 
@@ -70,6 +75,8 @@ class Platform:
     # Outbound HTTP from one party to another (issuer metadata, status lists, the consent ledger):
     # the parties meet over HTTP even when one process hosts them all. Tests point it at the app.
     http: httpx.Client = field(default_factory=lambda: httpx.Client(timeout=10.0))
+    # The wallet's sign-in calls the OpenID provider asynchronously; tests route it to the app.
+    provider_transport: httpx.AsyncBaseTransport | None = None
 
 
 def build_platform(settings: Settings, engine: Engine | None = None) -> Platform:
@@ -121,6 +128,22 @@ def verifier_service(platform: Platform) -> VerifierService:
     )
 
 
+def openid_provider(platform: Platform) -> APIRouter:
+    """The built-in OpenID provider at `{public_url}/idp`, for development and the demo only."""
+    settings = platform.settings
+    issuer = provider_issuer(settings.public_url)
+    server = OpenIDProviderServer(platform.engine, platform.keyring, platform.tokens, platform.subjects, issuer)
+    session = SignedSessionCookie(
+        platform.master_key,
+        purpose="seoul-wallet: OpenID provider session v1",
+        name="idp_session",
+        path=urlsplit(issuer).path,
+        secure=not settings.development,
+        max_age=SESSION_MAX_AGE,
+    )
+    return openid_provider_router(server, session=session, csrf_token=csrf_token, development=settings.development)
+
+
 def create_served_app() -> FastAPI:
     """The factory `serve` hands to uvicorn. Each worker process runs it, and worker processes are
     spawned fresh, so each must set up the JSON logs itself (otherwise the access log is lost)."""
@@ -158,6 +181,8 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
     )
     app.state.platform = platform
     install_problem_handlers(app)
+    # Before the body-size limit, which then wraps it: the limit bounds the form asgi-csrf reads too.
+    install_csrf(app, platform.master_key, secure=not platform.settings.development)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=platform.settings.max_body_bytes)
     app.add_middleware(RequestIdMiddleware)
 
@@ -183,6 +208,8 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
         jwks_router(platform.keyring, PLATFORM_OWNER, "/.well-known/jwks.json", "The platform's public signing keys")
     )
     app.include_router(authorization_server_router(platform.engine, platform.tokens, SCOPES))
+    if platform.settings.idp_enabled:
+        app.include_router(openid_provider(platform))
     ledger = consent_ledger(platform)
     app.include_router(
         consent_router(
@@ -206,6 +233,9 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
     verifiers = verifier_service(platform)
     app.state.verifiers = verifiers
     app.include_router(verifiers_router(verifiers, platform.bearer))
+    from seoul_wallet.wallet_party import mount_wallet  # it builds on this module's Platform
+
+    mount_wallet(app, platform)
 
     @app.exception_handler(VerifierError)
     async def _verifier_error(request: Request, exc: VerifierError) -> JSONResponse:

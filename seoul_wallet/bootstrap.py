@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import catalog
+from auth.oidc_clients import seed_development_provider
+from auth.oidc_grants import IDP_OWNER
 from issuers.agencies import Agencies
 from issuers.credential_types import load_credential_types
 from seoul_wallet.app import PLATFORM_OWNER, Platform, verifier_service
@@ -22,6 +24,16 @@ def prepare(platform: Platform) -> None:
     # The consent ledger signs C2SP notes, which need Ed25519.
     platform.keyring.ensure_key("ledger", "EdDSA")
     seed_demo_verifiers(platform)
+    if platform.settings.idp_enabled:
+        seed_development_provider_data(platform)
+
+
+def seed_development_provider_data(platform: Platform) -> None:
+    """The built-in OpenID provider's key, demo accounts, the wallet client and one pairwise client per
+    demo verifier (development only). Idempotent."""
+    platform.keyring.ensure_key(IDP_OWNER, "ES256")
+    services = {party.slug: party.name["ko"] for party in catalog.demo_parties().verifiers}
+    seed_development_provider(platform.engine, platform.master_key, platform.settings.public_url, services)
 
 
 def seed_demo_verifiers(platform: Platform) -> None:

@@ -14,6 +14,7 @@ from issuers.cli import register as register_issuer_commands
 from keys.master import MasterKeyError
 from seoul_wallet.settings import Settings
 from verifiers.cli import register as register_verifier_commands
+from wallet.cli import register as register_wallet_commands
 
 app = typer.Typer(help="Seoul Wallet (서울지갑): citizen data wallet, issuers, verifiers and consent ledger.")
 db_app = typer.Typer(help="Database schema.")
@@ -75,6 +76,19 @@ def _verifier_service():
 
 
 register_verifier_commands(app, _verifier_service)
+
+
+def _wallet_services():
+    """The wallet over a prepared database; issuers and verifiers are reached over HTTP."""
+    from seoul_wallet.bootstrap import prepare
+    from seoul_wallet.wallet_party import wallet_services
+
+    platform = _platform()
+    prepare(platform)
+    return wallet_services(platform)
+
+
+register_wallet_commands(app, _wallet_services)
 
 
 @app.command()

@@ -2,7 +2,8 @@
 
 from sqlmodel import SQLModel
 
-import auth.models  # noqa: F401
+import auth.models
+import auth.oidc_models  # noqa: F401  (idp_accounts, idp_clients, idp_authorization_codes, idp_access_tokens)
 import consent.models
 import consent.presentations  # noqa: F401  (consent_presentation_links)
 import issuers.models  # noqa: F401

@@ -30,6 +30,19 @@ class Settings(BaseSettings):
     vp_token_retention_seconds: int = Field(
         default=0, ge=0, le=90 * 86400, description="keep each accepted vp_token (encrypted) this long; 0: never"
     )
+    # The built-in OpenID provider (/idp) serves development and the demo; production configures a real one.
+    idp_enabled: bool | None = Field(
+        default=None, description="serve the built-in OpenID provider at /idp; default: in development mode only"
+    )
+    # The wallet signs citizens in with OpenID Connect at this provider (default: the built-in one, in
+    # development, with its development client). Without them and the built-in provider, the
+    # wallet's sign-in answers 503 (a deployment may host only issuers and verifiers).
+    oidc_issuer: str | None = Field(default=None, description="the OpenID provider's issuer identifier")
+    oidc_client_id: str | None = None
+    oidc_client_secret: SecretStr | None = None
+    # PEM files of CAs whose x509_san_dns / x509_hash verifiers the wallet trusts, besides the
+    # platform's RP CA (comma-separated paths).
+    wallet_trust_anchors: str = Field(default="", description="comma-separated PEM file paths")
 
     @model_validator(mode="after")
     def _check_public_url(self) -> Settings:
@@ -40,6 +53,21 @@ class Settings(BaseSettings):
         if not self.development and not self.public_url.startswith("https://"):
             raise ValueError("SEOUL_WALLET_PUBLIC_URL must use https outside development mode")
         return self
+
+    @model_validator(mode="after")
+    def _check_idp(self) -> Settings:
+        if self.idp_enabled is None:
+            self.idp_enabled = self.development
+        elif self.idp_enabled and not self.development:
+            raise ValueError(
+                "SEOUL_WALLET_IDP_ENABLED: the built-in OpenID provider is for development and the demo only; "
+                "outside development mode citizens must sign in with a real identity provider"
+            )
+        return self
+
+    @property
+    def trust_anchor_files(self) -> list[Path]:
+        return [Path(p.strip()) for p in self.wallet_trust_anchors.split(",") if p.strip()]
 
     @cached_property
     def resolved_database_url(self) -> str:

@@ -99,6 +99,8 @@ def app(platform: Platform):
     transport = platform.http._transport
     assert isinstance(transport, AppTransport)
     transport.client = TestClient(app)
+    # The wallet's sign-in (Authlib's async client) reaches the built-in provider through the app too.
+    platform.provider_transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 50000))
     return app
 
 

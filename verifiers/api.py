@@ -298,7 +298,7 @@ def create_router(service: VerifierService, bearer: Any) -> APIRouter:
     @router.post(
         "/verifiers/{slug}/response",
         tags=["OpenID4VP"],
-        summary="Response endpoint (response_mode direct_post): vp_token and state",
+        summary="Response endpoint (response_mode direct_post): vp_token and state, or an error response",
         responses={
             200: {"description": "Accepted; the backend gets the decision", "content": {"application/json": {}}},
             400: {"description": "OAuth error response", "content": {"application/json": {}}},
@@ -310,8 +310,13 @@ def create_router(service: VerifierService, bearer: Any) -> APIRouter:
                     "application/x-www-form-urlencoded": {
                         "schema": {
                             "type": "object",
-                            "required": ["vp_token", "state"],
-                            "properties": {"vp_token": {"type": "string"}, "state": {"type": "string"}},
+                            "required": ["state"],
+                            "properties": {
+                                "vp_token": {"type": "string"},
+                                "state": {"type": "string"},
+                                "error": {"type": "string", "description": "an error response (§8.5) instead"},
+                                "error_description": {"type": "string"},
+                            },
                         }
                     }
                 },
@@ -320,7 +325,19 @@ def create_router(service: VerifierService, bearer: Any) -> APIRouter:
     )
     async def response_endpoint(slug: str, request: Request) -> JSONResponse:
         form = await request.form()
-        vp_token, state = form.get("vp_token"), form.get("state")
+        vp_token, state, error = form.get("vp_token"), form.get("state"), form.get("error")
+        if isinstance(error, str) and vp_token is None:
+            try:
+                await run_in_threadpool(
+                    service.handle_error_response, slug, state if isinstance(state, str) else None, error
+                )
+            except VerifierError as exc:
+                return JSONResponse(
+                    {"error": exc.error, "error_description": f"{exc.reason}: {exc.detail}"},
+                    status_code=400,
+                    headers={"Cache-Control": "no-store"},
+                )
+            return JSONResponse({}, headers={"Cache-Control": "no-store"})
         try:
             outcome = await run_in_threadpool(
                 service.handle_response,

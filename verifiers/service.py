@@ -359,6 +359,25 @@ class VerifierService:
                 raise
             raise self._refuse(request, exc) from None
 
+    def handle_error_response(self, slug: str, state: str | None, error: str) -> None:
+        """A wallet's error response (OpenID4VP 1.0 §8.5), e.g. `access_denied` when the citizen
+        declines. It is recorded for the backend and never ends the check: `state` is in the request
+        object anyone with the link can fetch, so a stranger could post it too; the check stays open
+        until it expires or the citizen answers after all."""
+        if not state:
+            raise VerifierError("missing_state", "state is required")
+        with Session(self.engine, expire_on_commit=False) as session:
+            request = session.exec(select(PresentationRequest).where(PresentationRequest.state == state)).first()
+        if request is None or request.verifier != slug:
+            raise VerifierError("unknown_state", "no request with this state")
+        if request.status != "pending":
+            raise VerifierError("request_already_answered", "this request has already been answered")
+        if time.time() >= request.expires_at:
+            raise VerifierError("request_expired", "the request has expired")
+        code = error if error.isascii() and error.replace("_", "").isalnum() and len(error) <= 64 else "invalid"
+        reason = "access_denied" if code == "access_denied" else "wallet_error"
+        self._refuse(request, VerifierError(reason, f"the wallet answered error={code}"))
+
     def _refuse(self, request: PresentationRequest, error: VerifierError) -> VerifierError:
         """Record a refusal: the reason always; the end of the request only when `error.final`."""
         log.warning(

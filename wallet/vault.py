@@ -111,6 +111,14 @@ def new_holder_key() -> ec.EllipticCurvePrivateKey:
     return ec.generate_private_key(ec.SECP256R1())
 
 
+def _seconds(value: Any) -> int | None:
+    """A JWT NumericDate (RFC 7519 §2: integer or not) as whole seconds, None when absent or absurd.
+    Not rounded up: a credential is treated as expired from the second its `exp` falls in."""
+    if type(value) not in (int, float) or not 0 <= value < 2**53:
+        return None
+    return int(value)
+
+
 def _stored(row: WalletCredential) -> StoredCredential:
     return StoredCredential(
         id=row.id,
@@ -203,8 +211,8 @@ class Vault:
             vct=new.vct,
             configuration_id=new.configuration_id,
             display=json.dumps(new.display, ensure_ascii=False),
-            issued_at=int(payload["iat"]) if type(payload.get("iat")) is int else now,
-            expires_at=int(payload["exp"]) if type(payload.get("exp")) is int else None,
+            issued_at=_seconds(payload.get("iat")) or now,
+            expires_at=_seconds(payload.get("exp")),
             received_at=now,
             status_idx=reference[0] if reference else None,
             status_uri=reference[1] if reference else None,

@@ -13,6 +13,7 @@ from sqlmodel import Session
 
 from keys import jws
 from keys.jwk import generate_private_key, public_jwk, thumbprint
+from tests.conftest import bearer_for
 from tests.verifiers.conftest import GANGNAM, birth_date_for_age, youth_claims
 from tests.verifiers.spec_vp_wallet import HeldCredential, answer, b64url, fetch_request, present, respond, select
 from verifiers.models import PresentationRequest
@@ -316,7 +317,9 @@ def test_the_same_presentation_is_not_accepted_for_another_request(client, youth
     assert_refused(client, youth_backend, other_id, response, "kb_wrong_nonce")
 
 
-def _wallet_grant(platform, request_id: str, verifier: str = "verifier:seoul-youth") -> tuple:
+def _wallet_grant(
+    platform, request_id: str, verifier: str = "verifier:seoul-youth", citizen: str = "citizen:citizen-1"
+) -> tuple:
     """What the citizen's own wallet does before posting: record, grant and link the consent."""
     import datetime as dt
 
@@ -328,7 +331,7 @@ def _wallet_grant(platform, request_id: str, verifier: str = "verifier:seoul-you
     now = dt.datetime.now(dt.UTC)
     record = ConsentRecordIn.model_validate(
         {
-            "citizen": "citizen:p-0001-abcd",
+            "citizen": citizen,
             "recipient": verifier,
             "controller": {"id": "seoul-youth", "name_ko": "서울시 청년사업담당관", "name_en": "Seoul Youth"},
             "service": {"id": "seoul_youth_allowance", "name_ko": "서울 청년수당", "name_en": "Seoul Youth Allowance"},
@@ -361,7 +364,7 @@ def test_wallet_recorded_grant_is_used(client, youth_backend, youth_case, platfo
 def test_consent_withdrawn_between_grant_and_presentation(client, youth_backend, youth_case, platform) -> None:
     request_id, request, chosen = youth_case
     ledger, record_id = _wallet_grant(platform, request_id)
-    ledger.withdraw(record_id, "citizen:p-0001-abcd")
+    ledger.withdraw(record_id, "citizen:citizen-1")
     response = respond(request, _vp(request, chosen), client)
     assert_refused(client, youth_backend, request_id, response, "consent_withdrawn")
 
@@ -607,3 +610,40 @@ def test_a_presentation_that_discloses_more_than_asked_is_refused(client, youth_
     chosen["resident_registration"] = (held, [*names, "nationality_status"])
     response = respond(request, _vp(request, chosen), client)
     assert_refused(client, youth_backend, request_id, response, "over_disclosure")
+
+
+def test_a_declined_request_is_recorded_and_stays_open(client, youth_backend, youth_case) -> None:
+    """OpenID4VP §8.5: the wallet posts error=access_denied. The backend sees it; the check does not
+    end, because anyone who saw the QR code knows the state and could post the same."""
+    request_id, request, chosen = youth_case
+    declined = client.post(
+        request.claims["response_uri"], data={"error": "access_denied", "state": request.claims["state"]}
+    )
+    assert declined.status_code == 200, declined.text
+    result = result_of(client, youth_backend, request_id)
+    assert result["status"] == "pending" and result["failure"]["reason"] == "access_denied"
+    assert "eligible" not in result
+    odd = client.post(request.claims["response_uri"], data={"error": "<b>x</b>", "state": request.claims["state"]})
+    assert (
+        odd.status_code == 200 and result_of(client, youth_backend, request_id)["failure"]["reason"] == "wallet_error"
+    )
+    unknown = client.post(request.claims["response_uri"], data={"error": "access_denied", "state": "nope"})
+    assert unknown.status_code == 400
+    assert respond(request, _vp(request, chosen), client).status_code == 200  # she answers after all
+    assert result_of(client, youth_backend, request_id)["eligible"] is True
+
+
+def test_a_link_to_another_citizens_consent_does_not_cover_the_presentation(
+    client, youth_backend, youth_case, platform
+) -> None:
+    """Another citizen's wallet linked its consent to this check (its answer was then refused). The
+    presentation of citizen-1 is recorded under a consent of her own, never under his."""
+    request_id, request, chosen = youth_case
+    ledger, stranger = _wallet_grant(platform, request_id, citizen="citizen:stranger-0099")
+    assert respond(request, _vp(request, chosen), client).status_code == 200
+    record = result_of(client, youth_backend, request_id)["consent_record_id"]
+    assert record != stranger
+    citizen = bearer_for(client, platform, "citizen:citizen-1", ["consent:read"])
+    assert record in {c["id"] for c in client.get("/consent/me", headers=citizen).json()["consents"]}
+    his = ledger.get_for_citizen(stranger, "citizen:stranger-0099")
+    assert [e.type for e in his.history] == ["requested", "granted"]  # never used for her presentation

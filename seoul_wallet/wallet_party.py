@@ -1,0 +1,137 @@
+"""The wallet party over the platform: its services, the citizen's sign-in, the JSON API and the
+home page. The wallet reaches issuers and verifiers over HTTP (`platform.http`) like any wallet, and
+writes to the consent ledger directly (same operator)."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.responses import HTMLResponse, Response
+from fastapi.templating import Jinja2Templates
+from starlette.middleware.sessions import SessionMiddleware
+
+from auth.oidc_clients import development_wallet_client
+from auth.oidc_provider import provider_issuer
+from keys.datakeys import DataKeyStore
+from keys.master import derive_key
+from seoul_wallet.app import Platform, consent_ledger
+from seoul_wallet.browser import csrf_token
+from wallet.api import WalletServices, create_router, install_error_handlers
+from wallet.present import PresentationService
+from wallet.receive import CredentialReceiver
+from wallet.recipients import PlatformVerifiers
+from wallet.signin import ProviderConfig, SignInUnavailable, WalletSignIn, signed_in_citizen
+from wallet.vault import Vault
+
+TEMPLATES = Path(__file__).resolve().parents[1] / "wallet" / "templates"
+SESSION_MAX_AGE = 8 * 3600  # a working day; the provider's own session may be longer
+_PAGE_HEADERS = {
+    "Cache-Control": "no-store",
+    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
+
+
+def wallet_services(platform: Platform) -> WalletServices:
+    """The wallet's services (shared by the API, the pages and the CLI)."""
+    settings = platform.settings
+    vault = Vault(platform.engine, DataKeyStore(platform.engine, platform.master_key))
+    anchors = [path.read_bytes() for path in settings.trust_anchor_files]
+    return WalletServices(
+        vault=vault,
+        receiver=CredentialReceiver(vault, platform.http, development=settings.development),
+        presenter=PresentationService(
+            vault,
+            consent_ledger(platform),
+            platform.http,
+            trust_anchors=anchors,
+            platform=PlatformVerifiers(settings.public_url),
+            development=settings.development,
+        ),
+        development=settings.development,
+    )
+
+
+def provider_config(platform: Platform) -> ProviderConfig | None:
+    """The OpenID provider the wallet signs citizens in with: the configured one, else the built-in
+    one in development (with its development client), else none."""
+    settings = platform.settings
+    public = settings.public_url
+    urls = {"redirect_uri": f"{public}/wallet/auth/callback", "post_logout_redirect_uri": f"{public}/wallet"}
+    if settings.oidc_issuer and settings.oidc_client_id and settings.oidc_client_secret:
+        return ProviderConfig(
+            settings.oidc_issuer,  # compared exactly with the ID token's `iss`: no normalising
+            settings.oidc_client_id,
+            settings.oidc_client_secret.get_secret_value(),
+            **urls,
+        )
+    if settings.idp_enabled and settings.development:
+        client_id, secret = development_wallet_client(settings, platform.master_key)
+        return ProviderConfig(provider_issuer(public), client_id, secret, **urls)
+    return None
+
+
+def mount_wallet(app: FastAPI, platform: Platform) -> WalletServices:
+    """Mount the wallet: the session cookie, sign-in, home page and JSON API."""
+    services = wallet_services(platform)
+    app.state.wallet = services
+    signin = WalletSignIn(
+        provider_config(platform),
+        services.vault.ensure_account,
+        transport=lambda: platform.provider_transport,
+    )
+    app.state.wallet_signin = signin
+    app.add_middleware(
+        SessionMiddleware,
+        secret_key=derive_key(platform.master_key, "seoul-wallet: wallet browser session v1").hex(),
+        session_cookie="seoul_wallet_session",
+        path="/wallet",
+        max_age=SESSION_MAX_AGE,
+        same_site="lax",
+        https_only=not platform.settings.development,
+    )
+    templates = Jinja2Templates(directory=TEMPLATES)
+
+    @app.get("/wallet", include_in_schema=False)
+    def home(request: Request) -> HTMLResponse:
+        citizen = signed_in_citizen(request)
+        credentials = services.vault.list(citizen) if citizen and services.vault.has_account(citizen) else []
+        response = templates.TemplateResponse(
+            request,
+            "wallet_home.html",
+            {
+                "lang": "ko",
+                "citizen": citizen,
+                "credentials": credentials,
+                "signin_error": request.query_params.get("signin"),
+                "csrf_token": lambda: csrf_token(request),
+            },
+        )
+        response.headers.update(_PAGE_HEADERS)
+        return response
+
+    @app.get("/wallet/auth/login", include_in_schema=False)
+    async def login(request: Request, return_to: str | None = None) -> Response:
+        return await _available(signin.login, request, return_to)
+
+    @app.get("/wallet/auth/callback", include_in_schema=False)
+    async def callback(request: Request) -> Response:
+        return await _available(signin.callback, request)
+
+    @app.post("/wallet/auth/logout", include_in_schema=False)
+    async def logout(request: Request) -> Response:
+        return await signin.logout(request)
+
+    install_error_handlers(app)
+    app.include_router(create_router(services, platform.bearer.require("wallet")))
+    return services
+
+
+async def _available(step: Callable[..., Awaitable[Response]], request: Request, *args: object) -> Response:
+    try:
+        return await step(request, *args)
+    except SignInUnavailable:
+        return HTMLResponse("<p>Sign-in is not configured (SEOUL_WALLET_OIDC_ISSUER).</p>", status_code=503)
