@@ -5,11 +5,9 @@ writes to the consent ledger directly (same operator)."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, Response
-from fastapi.templating import Jinja2Templates
 from starlette.middleware.sessions import SessionMiddleware
 
 from auth.oidc_clients import development_wallet_client
@@ -19,20 +17,14 @@ from keys.master import derive_key
 from seoul_wallet.app import Platform, consent_ledger
 from seoul_wallet.browser import csrf_token
 from wallet.api import WalletServices, create_router, install_error_handlers
+from wallet.pages import install_pages
 from wallet.present import PresentationService
 from wallet.receive import CredentialReceiver
 from wallet.recipients import PlatformVerifiers
-from wallet.signin import ProviderConfig, SignInUnavailable, WalletSignIn, signed_in_citizen
+from wallet.signin import ProviderConfig, SignInUnavailable, WalletSignIn
 from wallet.vault import Vault
 
-TEMPLATES = Path(__file__).resolve().parents[1] / "wallet" / "templates"
 SESSION_MAX_AGE = 8 * 3600  # a working day; the provider's own session may be longer
-_PAGE_HEADERS = {
-    "Cache-Control": "no-store",
-    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'",
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
-}
 
 
 def wallet_services(platform: Platform) -> WalletServices:
@@ -93,25 +85,7 @@ def mount_wallet(app: FastAPI, platform: Platform) -> WalletServices:
         same_site="lax",
         https_only=not platform.settings.development,
     )
-    templates = Jinja2Templates(directory=TEMPLATES)
-
-    @app.get("/wallet", include_in_schema=False)
-    def home(request: Request) -> HTMLResponse:
-        citizen = signed_in_citizen(request)
-        credentials = services.vault.list(citizen) if citizen and services.vault.has_account(citizen) else []
-        response = templates.TemplateResponse(
-            request,
-            "wallet_home.html",
-            {
-                "lang": "ko",
-                "citizen": citizen,
-                "credentials": credentials,
-                "signin_error": request.query_params.get("signin"),
-                "csrf_token": lambda: csrf_token(request),
-            },
-        )
-        response.headers.update(_PAGE_HEADERS)
-        return response
+    install_pages(app, services, csrf_token)
 
     @app.get("/wallet/auth/login", include_in_schema=False)
     async def login(request: Request, return_to: str | None = None) -> Response:

@@ -6,7 +6,7 @@ is what the wallet needs without opening a credential: its type, issuer, dates a
 
 from __future__ import annotations
 
-from sqlalchemy import Column, LargeBinary, Text
+from sqlalchemy import BigInteger, Column, LargeBinary, Text
 from sqlmodel import Field, SQLModel
 
 
@@ -17,7 +17,7 @@ class WalletAccount(SQLModel, table=True):
     __tablename__ = "wallet_accounts"
 
     citizen_id: str = Field(primary_key=True, max_length=64, description="the platform id")
-    created_at: int
+    created_at: int = Field(sa_column=Column(BigInteger, nullable=False))
 
 
 class WalletCredential(SQLModel, table=True):
@@ -33,13 +33,14 @@ class WalletCredential(SQLModel, table=True):
     # The issuer's display metadata (issuer name, credential and claim display names) as JSON:
     # how to show the credential, not what it says.
     display: str = Field(sa_column=Column(Text, nullable=False))
-    issued_at: int
-    expires_at: int | None = None
-    received_at: int
+    # Unix seconds as BIGINT: a credential may well expire after 2038 (PostgreSQL's INTEGER is 32 bits).
+    issued_at: int = Field(sa_column=Column(BigInteger, nullable=False))
+    expires_at: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+    received_at: int = Field(sa_column=Column(BigInteger, nullable=False))
     status_uri: str | None = Field(default=None, max_length=2000)
     status_idx: int | None = None
     status: str = Field(default="valid", max_length=16, description="valid, revoked or suspended")
-    status_checked_at: int | None = None
+    status_checked_at: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
     holder_jkt: str = Field(max_length=64, description="RFC 7638 thumbprint of the holder key")
     sealed_credential: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
     sealed_holder_key: bytes = Field(sa_column=Column(LargeBinary, nullable=False))

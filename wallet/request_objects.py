@@ -266,9 +266,10 @@ def _authorization_request(
     if isinstance(kb_algs, list) and HOLDER_ALGORITHM not in kb_algs:
         raise SharingRefused("unsupported_vp_formats")
     exp = params.get("exp")
-    expires_at = int(exp) if type(exp) in (int, float) else None
-    if expires_at is not None and now >= expires_at:
+    if type(exp) in (int, float) and now >= exp:
         raise SharingRefused("request_expired")
+    # A JSON number may be 1e400 (infinity to Python), which int() cannot take: bound it first.
+    expires_at = int(exp) if type(exp) in (int, float) and exp < 2**53 else None
     shown = {**params, "dcql_query": dcql_query, **({"client_metadata": metadata} if metadata is not None else {})}
     try:
         notice = hashlib.sha256(rfc8785.dumps(shown)).hexdigest()

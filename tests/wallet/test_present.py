@@ -5,10 +5,13 @@ names its reason, tells the citizen in Korean and English, sends nothing and gra
 
 from __future__ import annotations
 
+import base64
 import hashlib
-from urllib.parse import parse_qsl, urlencode, urlsplit
+import json
+from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
 
 import httpx
+import jwt
 import pytest
 import rfc8785
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -429,3 +432,23 @@ def test_a_request_naming_claims_no_consent_record_can_hold_is_refused_cleanly(
         wallet.deny(CITIZEN, sharing)
     assert refused.value.reason == "malformed_request" and spec_verifier.received == []
     assert consents(platform) == []
+
+
+@pytest.mark.parametrize(
+    ("exp", "reason"), [("1e400", "malformed_request"), ("0", "request_expired"), ("1.5", "request_expired")]
+)
+def test_a_request_expiry_of_any_json_number_is_a_clean_refusal(wallet, holdings, spec_verifier, exp, reason) -> None:
+    """`exp` of 1e400 (infinity to Python) used to escape as OverflowError; now it is refused like any
+    request the wallet cannot show exactly (its notice cannot be canonicalised), and a past one as
+    expired."""
+    holdings.issue(CITIZEN, {"resident_registration": RESIDENT})
+    link = spec_verifier.request(RESIDENCE_QUERY)
+    ref = unquote(link.rsplit("%2F", 1)[1])
+    header, payload, _ = spec_verifier.objects[ref].split(".")
+    claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    text = json.dumps({k: v for k, v in claims.items() if k != "exp"})[:-1] + f', "exp": {exp}}}'
+    headers = json.loads(base64.urlsafe_b64decode(header + "=" * (-len(header) % 4)))
+    spec_verifier.objects[ref] = jwt.api_jws.PyJWS().encode(text.encode(), spec_verifier.key, "ES256", headers)
+    with pytest.raises(SharingRefused) as refused:
+        wallet.open_request(CITIZEN, link)
+    assert refused.value.reason == reason and spec_verifier.received == []

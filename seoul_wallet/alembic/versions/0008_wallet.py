@@ -23,7 +23,7 @@ def upgrade() -> None:
     op.create_table(
         "wallet_accounts",
         sa.Column("citizen_id", _str(length=64), nullable=False),
-        sa.Column("created_at", sa.Integer(), nullable=False),
+        sa.Column("created_at", sa.BigInteger(), nullable=False),
         sa.PrimaryKeyConstraint("citizen_id"),
     )
     op.create_table(
@@ -34,13 +34,13 @@ def upgrade() -> None:
         sa.Column("vct", _str(length=400), nullable=False),
         sa.Column("configuration_id", _str(length=200), nullable=False),
         sa.Column("display", sa.Text(), nullable=False),
-        sa.Column("issued_at", sa.Integer(), nullable=False),
-        sa.Column("expires_at", sa.Integer(), nullable=True),
-        sa.Column("received_at", sa.Integer(), nullable=False),
+        sa.Column("issued_at", sa.BigInteger(), nullable=False),
+        sa.Column("expires_at", sa.BigInteger(), nullable=True),
+        sa.Column("received_at", sa.BigInteger(), nullable=False),
         sa.Column("status_uri", _str(length=2000), nullable=True),
         sa.Column("status_idx", sa.Integer(), nullable=True),
         sa.Column("status", _str(length=16), nullable=False),
-        sa.Column("status_checked_at", sa.Integer(), nullable=True),
+        sa.Column("status_checked_at", sa.BigInteger(), nullable=True),
         sa.Column("holder_jkt", _str(length=64), nullable=False),
         sa.Column("sealed_credential", sa.LargeBinary(), nullable=False),
         sa.Column("sealed_holder_key", sa.LargeBinary(), nullable=False),
