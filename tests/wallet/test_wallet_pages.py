@@ -54,7 +54,8 @@ def test_a_request_sent_to_the_wallet_page_shows_everything_and_shares_on_approv
     page = client.get(page_url)
     assert page.status_code == 200
     assert "x509_san_dns:" in page.text and "확인됨" in page.text  # the full client id, verified
-    assert "1999-05-01" not in page.text and "예/아니오만 전달" in page.text  # the service gets yes/no only
+    # Each claim with the value that leaves the wallet, and that the service itself learns only yes/no.
+    assert "1999-05-01" in page.text and "예/아니오만 전달됩니다" in page.text
     (form,) = [f for f in forms_of(page.text) if f.action == "/wallet/present"]
     assert [b for b in form.buttons] == [("action", "share"), ("action", "decline")]  # equal choices
     done = Browser(client).submit(form, action="share")
