@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from auth.tokens import AccessToken
+from vc.sd_jwt_vc import ISSUED_IN_CLEAR
 from wallet.present import PresentationService, SharingRequest
 from wallet.present_errors import SharingRefused
 from wallet.receive import CredentialReceiver, ReceiveError
@@ -142,7 +143,7 @@ def _claims(opened: Any) -> list[dict[str, Any]]:
     return [
         {"path": [name], "name": names.get((name,), {}), "value": value}
         for name, value in opened.claims.items()
-        if name not in ("iss", "vct", "iat", "exp", "nbf", "cnf", "status")
+        if name not in ISSUED_IN_CLEAR  # the registered claims: metadata, shown as such, not as claims
     ]
 
 
