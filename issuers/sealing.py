@@ -17,6 +17,7 @@ import secrets
 from typing import Any
 
 from keys.envelope import associated_data, decrypt, encrypt
+from keys.identifiers import random_identifier
 from keys.jwk import b64url_encode
 from keys.master import derive_key
 
@@ -28,7 +29,7 @@ def sha256_hex(value: str) -> str:
 
 def new_id(prefix: str = "") -> str:
     """A 128-bit random identifier."""
-    return prefix + secrets.token_urlsafe(16)
+    return prefix + random_identifier()
 
 
 class IssuerSecrets:

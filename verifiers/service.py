@@ -26,6 +26,7 @@ from sqlmodel import Session, select
 from catalog import CredentialType, Service
 from keys import jws
 from keys.datakeys import DataKeyStore
+from keys.identifiers import random_identifier
 from keys.jwk import thumbprint
 from keys.keyring import KeyRing
 from keys.subjects import PAIRWISE_SUBJECT, SUBJECT_CLAIM, PairwiseSubjects
@@ -245,7 +246,7 @@ class VerifierService:
                 raise VerifierError("unsafe_url", f"callback_url: {exc}", status=422) from None
         now = int(time.time())
         request = PresentationRequest(
-            id=secrets.token_urlsafe(16),
+            id=random_identifier(),
             verifier=slug,
             service_id=service_id,
             policy_version=self.policies[service_id].version,

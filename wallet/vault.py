@@ -13,7 +13,6 @@ answers exactly like an id that does not exist.
 from __future__ import annotations
 
 import json
-import secrets
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -27,6 +26,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from keys.datakeys import DataKeyStore
+from keys.identifiers import random_identifier
 from keys.jwk import public_jwk, thumbprint
 from keys.subjects import check_platform_id
 from vc.sd_jwt import SDJWT, parse_sd_jwt
@@ -199,7 +199,7 @@ class Vault:
         except StatusListError:
             reference = None
         now = int(self.clock())
-        credential_id = secrets.token_urlsafe(16)
+        credential_id = random_identifier()
         owner = data_key_owner(citizen_id)
         key_der = holder_key.private_bytes(
             serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
