@@ -76,6 +76,8 @@ def pipeline(seconds: float, rounds: int) -> dict[str, float]:
 
     import catalog
     from auth.clients import register_client
+    from eligibility.policies import HeldCredential as PolicyInput
+    from eligibility.policies import evaluate
     from seoul_wallet.app import build_platform, create_app
     from seoul_wallet.bootstrap import prepare
     from tests.conftest import AppTransport
@@ -84,8 +86,6 @@ def pipeline(seconds: float, rounds: int) -> dict[str, float]:
     from vc import sd_jwt_vc
     from vc.dcql import check_presentation
     from vc.status_list import status_reference
-    from verifiers.policies import HeldCredential as PolicyInput
-    from verifiers.policies import evaluate
 
     with tempfile.TemporaryDirectory() as scratch:
         settings = _settings(Path(scratch), "http://127.0.0.1:8000")

@@ -112,7 +112,7 @@ def credential_types() -> dict[str, CredentialType]:
 
 @cache
 def services() -> dict[str, Service]:
-    """Every public service, by id, with its raw eligibility rule (verifiers/policies.py parses it)."""
+    """Every public service, by id, with its raw eligibility rule (eligibility/policies.py parses it)."""
     out: dict[str, Service] = {}
     for raw in _load("services.yaml")["services"]:
         out[raw["id"]] = Service(

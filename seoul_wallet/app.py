@@ -23,6 +23,7 @@ from auth.tokens import AccessTokenService
 from consent.api import create_router as consent_router
 from consent.presentations import presentation_grants_router
 from consent.service import ConsentLedger, origin_from_url
+from eligibility.policies import load_policies
 from issuers.api import create_router as issuers_router
 from keys.api import jwks_router
 from keys.datakeys import DataKeyStore
@@ -39,7 +40,6 @@ from seoul_wallet.settings import Settings
 from verifiers.api import create_router as verifiers_router
 from verifiers.api import run_callback_worker
 from verifiers.consent_http import HttpConsentGateway
-from verifiers.policies import load_policies
 from verifiers.rp_ca import RelyingPartyCA
 from verifiers.service import VerifierError, VerifierService, VerifierSettings
 from verifiers.trusted_issuers import TrustedIssuerRegistry

@@ -16,11 +16,17 @@ from keys.datakeys import DataKeyStore
 from keys.master import derive_key
 from seoul_wallet.app import Platform, consent_ledger
 from seoul_wallet.browser import csrf_token
-from wallet.api import WalletServices, create_router, install_error_handlers
+from wallet.activity_api import create_router as create_activity_router
+from wallet.api import WalletServices, citizen_dependency, create_router, install_error_handlers
+from wallet.consents import WalletConsents
+from wallet.consents_api import create_router as create_consents_router
+from wallet.history import History
+from wallet.inbox import Inbox
 from wallet.pages import install_pages
 from wallet.present import PresentationService
 from wallet.receive import CredentialReceiver
 from wallet.recipients import PlatformVerifiers
+from wallet.services_for_me import ServicesForMe
 from wallet.signin import ProviderConfig, SignInUnavailable, WalletSignIn
 from wallet.vault import Vault
 
@@ -32,17 +38,28 @@ def wallet_services(platform: Platform) -> WalletServices:
     settings = platform.settings
     vault = Vault(platform.engine, DataKeyStore(platform.engine, platform.master_key))
     anchors = [path.read_bytes() for path in settings.trust_anchor_files]
+    ledger = consent_ledger(platform)
+    # -- history and inbox (wallet/history.py, wallet/inbox.py) --
+    history = History(platform.engine)
+    inbox = Inbox(platform.engine)
+    # -- end history and inbox --
     return WalletServices(
         vault=vault,
         receiver=CredentialReceiver(vault, platform.http, development=settings.development),
         presenter=PresentationService(
             vault,
-            consent_ledger(platform),
+            ledger,
             platform.http,
             trust_anchors=anchors,
             platform=PlatformVerifiers(settings.public_url),
             development=settings.development,
         ),
+        # -- my consents (wallet/consents.py) --
+        consents=WalletConsents(ledger, platform.http, settings.public_url, development=settings.development),
+        # -- end my consents --
+        history=history,
+        inbox=inbox,
+        services=ServicesForMe(vault),
         development=settings.development,
     )
 
@@ -100,7 +117,10 @@ def mount_wallet(app: FastAPI, platform: Platform) -> WalletServices:
         return await signin.logout(request)
 
     install_error_handlers(app)
-    app.include_router(create_router(services, platform.bearer.require("wallet")))
+    citizen_id = citizen_dependency(services, platform.bearer.require("wallet"))
+    app.include_router(create_router(services, citizen_id))
+    app.include_router(create_consents_router(services, citizen_id))
+    app.include_router(create_activity_router(services, citizen_id))
     return services
 
 

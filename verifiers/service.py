@@ -24,6 +24,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from catalog import CredentialType, Service
+from eligibility.dcql import derive_dcql
+from eligibility.policies import Evaluation, HeldCredential, Policy, evaluate
 from keys import jws
 from keys.datakeys import DataKeyStore
 from keys.identifiers import random_identifier
@@ -38,9 +40,7 @@ from vc.sd_jwt import VerifiedSDJWT
 from vc.status_list import StatusListError, status_reference
 from verifiers.applicant import SubjectRefused, check_applicant, common_subject
 from verifiers.consent_gateway import ConsentGateway, ConsentRefused, ConsentUnavailable, PresentationGrant
-from verifiers.dcql_from_policy import derive_dcql
 from verifiers.models import AcceptedPresentation, CallbackDelivery, PresentationRequest, Verifier
-from verifiers.policies import Evaluation, HeldCredential, Policy, evaluate
 from verifiers.rp_ca import RelyingPartyCA
 from verifiers.trusted_issuers import IssuerKeysUnavailable, IssuerNotTrusted, TrustedIssuerRegistry
 

@@ -21,9 +21,13 @@ from starlette.concurrency import run_in_threadpool
 
 from auth.tokens import AccessToken
 from vc.sd_jwt_vc import ISSUED_IN_CLEAR
+from wallet.consents import WalletConsents
+from wallet.history import History
+from wallet.inbox import Inbox
 from wallet.present import PresentationService, SharingRequest
 from wallet.present_errors import SharingRefused
 from wallet.receive import CredentialReceiver, ReceiveError
+from wallet.services_for_me import ServicesForMe
 from wallet.vault import CredentialNotFound, StoredCredential, Vault
 
 PROBLEM = "application/problem+json"
@@ -37,6 +41,10 @@ class WalletServices:
     vault: Vault
     receiver: CredentialReceiver
     presenter: PresentationService
+    consents: WalletConsents
+    history: History
+    inbox: Inbox
+    services: ServicesForMe
     development: bool
 
 
@@ -118,7 +126,7 @@ def jsonable(value: Any) -> Any:
     return value
 
 
-def _problem(status: int, reason: str, messages: dict[str, str], **extra: Any) -> JSONResponse:
+def problem_response(status: int, reason: str, messages: dict[str, str], **extra: Any) -> JSONResponse:
     return JSONResponse(
         {
             "type": f"/problems/wallet/{reason}",
@@ -135,7 +143,7 @@ def _problem(status: int, reason: str, messages: dict[str, str], **extra: Any) -
 
 
 def _not_found() -> JSONResponse:
-    return _problem(404, "credential_not_found", {"ko": "그런 증명서가 없습니다.", "en": "No such credential."})
+    return problem_response(404, "credential_not_found", {"ko": "그런 증명서가 없습니다.", "en": "No such credential."})
 
 
 def _claims(opened: Any) -> list[dict[str, Any]]:
@@ -147,12 +155,11 @@ def _claims(opened: Any) -> list[dict[str, Any]]:
     ]
 
 
-def create_router(services: WalletServices, citizen: Callable[..., Any]) -> APIRouter:
-    """The JSON API under /wallet/api. `citizen` is the bearer dependency (scope `wallet`)."""
-    router = APIRouter(prefix="/wallet/api", tags=["wallet (citizen)"])
-    problem = {"content": {PROBLEM: {}}}
+def citizen_dependency(services: WalletServices, bearer: Callable[..., Any]) -> Callable[..., str]:
+    """A FastAPI dependency: the platform id of the citizen the bearer token (scope `wallet`) acts
+    for; any other subject is refused (403 `not_a_citizen`). Every wallet router uses it."""
 
-    def citizen_id(token: Annotated[AccessToken, Depends(citizen)]) -> str:
+    def citizen_id(token: Annotated[AccessToken, Depends(bearer)]) -> str:
         if not token.subject.startswith("citizen:"):
             raise _Forbidden()
         citizen = token.subject.removeprefix("citizen:")
@@ -161,6 +168,13 @@ def create_router(services: WalletServices, citizen: Callable[..., Any]) -> APIR
         services.vault.ensure_account(citizen)
         return citizen
 
+    return citizen_id
+
+
+def create_router(services: WalletServices, citizen_id: Callable[..., str]) -> APIRouter:
+    """The JSON API under /wallet/api. `citizen_id` is `citizen_dependency(...)`."""
+    router = APIRouter(prefix="/wallet/api", tags=["wallet (citizen)"])
+    problem = {"content": {PROBLEM: {}}}
     Citizen = Annotated[str, Depends(citizen_id)]
 
     @router.get("/credentials", summary="My credentials (no claim values)", response_model=CredentialList)
@@ -285,14 +299,14 @@ class _Forbidden(Exception):
 def install_error_handlers(app: Any) -> None:
     @app.exception_handler(_Forbidden)
     async def _forbidden(request: Request, exc: _Forbidden) -> JSONResponse:
-        return _problem(
+        return problem_response(
             403, "not_a_citizen", {"ko": "시민의 토큰이 아닙니다.", "en": "This token does not act for a citizen."}
         )
 
 
 def _receive_problem(exc: ReceiveError) -> JSONResponse:
-    return _problem(400, exc.reason, exc.messages, step=exc.step)
+    return problem_response(400, exc.reason, exc.messages, step=exc.step)
 
 
 def _sharing_problem(exc: SharingRefused) -> JSONResponse:
-    return _problem(409 if exc.reason == "request_changed" else 400, exc.reason, exc.messages)
+    return problem_response(409 if exc.reason == "request_changed" else 400, exc.reason, exc.messages)

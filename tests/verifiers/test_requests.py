@@ -15,11 +15,11 @@ from cryptography.x509.verification import PolicyBuilder, Store
 from sqlmodel import Session
 
 import catalog
+from eligibility.dcql import derive_dcql
+from eligibility.policies import load_policies
 from keys import jws
 from tests.verifiers.conftest import GANGNAM
-from verifiers.dcql_from_policy import derive_dcql
 from verifiers.models import PresentationRequest
-from verifiers.policies import load_policies
 
 
 def _create(client, headers, service_id="seoul_youth_allowance", **extra):

@@ -8,7 +8,7 @@ import pytest
 
 import catalog
 from catalog import Service
-from verifiers.policies import HeldCredential, Outcome, PolicyError, evaluate, full_years, load_policies, load_policy
+from eligibility.policies import HeldCredential, Outcome, PolicyError, evaluate, full_years, load_policies, load_policy
 
 TYPES = catalog.credential_types()
 POLICIES = load_policies(catalog.services(), TYPES)

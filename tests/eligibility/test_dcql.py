@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 import catalog
+from eligibility.dcql import derive_dcql
+from eligibility.policies import load_policies
 from vc.dcql import parse_query
-from verifiers.dcql_from_policy import derive_dcql
-from verifiers.policies import load_policies
 
 TYPES = catalog.credential_types()
 POLICIES = load_policies(catalog.services(), TYPES)

@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from catalog import CredentialType
+from eligibility.policies import All, AnyOf, Condition, Not, Policy, Rule
 from keys.subjects import SUBJECT_CLAIM
-from verifiers.policies import All, AnyOf, Condition, Not, Policy, Rule
 
 CredentialKey = tuple[str, tuple[tuple[str, Any], ...]]
 
