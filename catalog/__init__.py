@@ -15,6 +15,25 @@ from typing import Any
 import yaml
 
 CLAIM_TYPES = frozenset({"string", "integer", "boolean", "date", "enum", "array"})
+CLAIM_KEYS = frozenset(
+    {
+        "type",
+        "mandatory",
+        "values",
+        "items",
+        "minimum",
+        "maximum",
+        "description",
+        "display",
+        "value_display",
+        "sd",
+        "pattern",
+    }
+)
+# Every claim name and value label must be given in these locales: citizens read Korean first,
+# and English is what displays fall back to.
+DISPLAY_LOCALES = ("ko", "en")
+CREDENTIAL_TYPES_FILE = "credential_types.yaml"
 
 
 class CatalogError(ValueError):
@@ -30,7 +49,9 @@ class ClaimSpec:
     items: dict[str, Any] | None = None  # array item schema: {type, values?}
     minimum: int | None = None
     maximum: int | None = None
-    description: str = ""
+    description: str = ""  # documents the data, for developers; citizens see `display`
+    display: dict[str, str] = field(default_factory=dict)  # locale -> the claim's name
+    value_display: dict[str, dict[str, str]] = field(default_factory=dict)  # value -> locale -> label
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,14 +94,71 @@ class DemoParties:
     verifiers: tuple[DemoParty, ...] = field(default_factory=tuple)
 
 
+def _read(name: str) -> str:
+    return resources.files(__package__).joinpath(name).read_text(encoding="utf-8")
+
+
+def _text(raw: Any, where: str) -> dict[str, str]:
+    """A name in Korean and English, and nothing else. (An unquoted comma in a YAML flow mapping,
+    `{ko: 국토교통부, en: Ministry of Land, Infrastructure and Transport}`, silently makes a third
+    key and cuts the English name short: this refuses it.)"""
+    if not (
+        isinstance(raw, dict)
+        and set(raw) == {"ko", "en"}
+        and all(isinstance(v, str) and v.strip() for v in raw.values())
+    ):
+        raise CatalogError(f"{where}: a text is {{ko: …, en: …}} and nothing else (quote values with commas)")
+    return dict(raw)
+
+
 def _load(name: str) -> Any:
-    return yaml.safe_load(resources.files(__package__).joinpath(name).read_text(encoding="utf-8"))
+    return yaml.safe_load(_read(name))
 
 
-def _claim(type_id: str, name: str, raw: dict[str, Any]) -> ClaimSpec:
+def _display(where: str, raw: Any) -> dict[str, str]:
+    """A `{locale: text}` label with at least every DISPLAY_LOCALES entry, non-blank."""
+    if not isinstance(raw, dict) or not all(isinstance(text, str) for text in raw.values()):
+        raise CatalogError(f"{where}: needs a display mapping of locale to text ({', '.join(DISPLAY_LOCALES)})")
+    missing = [locale for locale in DISPLAY_LOCALES if not str(raw.get(locale) or "").strip()]
+    if missing:
+        raise CatalogError(f"{where}: display has no {', '.join(missing)} text")
+    return {str(locale): text for locale, text in raw.items()}
+
+
+def _labelled_values(raw: dict[str, Any]) -> tuple[str, ...]:
+    """The values a claim can take that may carry labels: an enum's, or an array's enum items'."""
+    if raw.get("type") == "array":
+        items = raw.get("items")
+        return tuple(items.get("values") or ()) if isinstance(items, dict) else ()
+    return tuple(raw.get("values") or ())
+
+
+def _value_display(where: str, raw: dict[str, Any]) -> dict[str, dict[str, str]]:
+    labels = raw.get("value_display")
+    if labels is None:
+        return {}
+    if not isinstance(labels, dict):
+        raise CatalogError(f"{where}.value_display: must map values to display labels")
+    if raw.get("type") == "string":
+        # A coded string (a region code): labels for the codes, which the catalog cannot enumerate.
+        return {str(value): _display(f"{where}.value_display.{value}", label) for value, label in labels.items()}
+    allowed = _labelled_values(raw)
+    for value in labels:
+        # A typo here would leave a value unlabelled without anyone noticing; refuse it instead.
+        if value not in allowed:
+            raise CatalogError(f"{where}.value_display: {value!r} is not one of the claim's values")
+    return {value: _display(f"{where}.value_display.{value}", label) for value, label in labels.items()}
+
+
+def _claim(source: str, type_id: str, name: str, raw: dict[str, Any]) -> ClaimSpec:
+    where = f"{source}: {type_id}.claims.{name}"
     kind = raw.get("type")
     if kind not in CLAIM_TYPES:
-        raise CatalogError(f"credential_types.yaml: {type_id}.claims.{name}: unknown type {kind!r}")
+        raise CatalogError(f"{where}: unknown type {kind!r}")
+    unknown = set(raw) - CLAIM_KEYS
+    if unknown:
+        # Most often an unquoted comma in a flow mapping: `description: KRW, previous tax year`.
+        raise CatalogError(f"{where}: unknown keys {sorted(map(str, unknown))} (quote values with commas)")
     return ClaimSpec(
         name=name,
         type=kind,
@@ -90,24 +168,32 @@ def _claim(type_id: str, name: str, raw: dict[str, Any]) -> ClaimSpec:
         minimum=raw.get("minimum"),
         maximum=raw.get("maximum"),
         description=str(raw.get("description", "")),
+        display=_display(where, raw.get("display")),
+        value_display=_value_display(where, raw),
     )
 
 
-@cache
-def credential_types() -> dict[str, CredentialType]:
-    """Every credential type, by id."""
+def parse_credential_types(text: str, source: str = CREDENTIAL_TYPES_FILE) -> dict[str, CredentialType]:
+    """The credential types of a `credential_types.yaml` text, by id; `CatalogError` (naming
+    `source` and the place) if it is inconsistent."""
     out: dict[str, CredentialType] = {}
-    for raw in _load("credential_types.yaml")["credential_types"]:
+    for raw in yaml.safe_load(text)["credential_types"]:
         type_id = raw["id"]
         out[type_id] = CredentialType(
             id=type_id,
             vct=raw["vct"],
-            name=raw["name"],
-            issuer=raw["issuer"],
+            name=_text(raw["name"], f"{source}: {type_id}.name"),
+            issuer=_text(raw["issuer"], f"{source}: {type_id}.issuer"),
             validity_days=int(raw["validity_days"]),
-            claims={name: _claim(type_id, name, spec) for name, spec in raw["claims"].items()},
+            claims={name: _claim(source, type_id, name, spec) for name, spec in raw["claims"].items()},
         )
     return out
+
+
+@cache
+def credential_types() -> dict[str, CredentialType]:
+    """Every credential type of the project's catalog, by id."""
+    return parse_credential_types(_read(CREDENTIAL_TYPES_FILE))
 
 
 @cache
@@ -117,9 +203,9 @@ def services() -> dict[str, Service]:
     for raw in _load("services.yaml")["services"]:
         out[raw["id"]] = Service(
             id=raw["id"],
-            name=raw["name"],
-            operator=raw["operator"],
-            benefit=raw["benefit"],
+            name=_text(raw["name"], f"services.yaml: {raw['id']}.name"),
+            operator=_text(raw["operator"], f"services.yaml: {raw['id']}.operator"),
+            benefit=_text(raw["benefit"], f"services.yaml: {raw['id']}.benefit"),
             purpose=raw["purpose"],
             policy_version=str(raw["policy_version"]),
             eligibility=raw["eligibility"],
@@ -137,8 +223,14 @@ def demo_parties() -> DemoParties:
     """The demo agencies (issuers) and service operators (verifiers) seeded by `make run`."""
     raw = _load("agencies.yaml")
     return DemoParties(
-        agencies=tuple(DemoParty(a["slug"], a["name"], issues=tuple(a["issues"])) for a in raw["agencies"]),
-        verifiers=tuple(DemoParty(v["slug"], v["name"], services=tuple(v["services"])) for v in raw["verifiers"]),
+        agencies=tuple(
+            DemoParty(a["slug"], _text(a["name"], f"agencies.yaml: {a['slug']}"), issues=tuple(a["issues"]))
+            for a in raw["agencies"]
+        ),
+        verifiers=tuple(
+            DemoParty(v["slug"], _text(v["name"], f"agencies.yaml: {v['slug']}"), services=tuple(v["services"]))
+            for v in raw["verifiers"]
+        ),
     )
 
 

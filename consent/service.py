@@ -49,7 +49,9 @@ TRANSITIONS: dict[str, tuple[frozenset[str], str]] = {
     "used": (frozenset({"granted"}), "granted"),
     "paused": (frozenset({"granted"}), "paused"),
     "resumed": (frozenset({"paused"}), "granted"),
-    "withdrawn": (frozenset({"requested", "granted", "paused"}), "withdrawn"),
+    # A used one-time consent can still be withdrawn: the citizen takes back what she gave, and the
+    # recipient must stop processing and delete what it received under it (PIPA art. 37).
+    "withdrawn": (frozenset({"requested", "granted", "paused", "used_up"}), "withdrawn"),
     "revoked": (frozenset({"requested", "granted", "paused"}), "revoked"),
     "expired": (frozenset({"requested", "granted", "paused"}), "expired"),
     "reconsented": (frozenset({"granted", "paused"}), "granted"),
@@ -128,6 +130,10 @@ def status_value(state: str, valid_from: int, valid_until: int, now: float) -> i
     state = effective_state(state, valid_until, now)
     if state == "granted":
         return VALID if now >= valid_from else SUSPENDED
+    if state == "used_up":
+        # Spent (the ledger refuses a second use), but it still covers what the recipient received
+        # under it until its validity ends, or until the citizen withdraws it.
+        return VALID if valid_from <= now < valid_until else INVALID
     if state == "paused":
         return SUSPENDED
     return INVALID
@@ -439,14 +445,14 @@ class ConsentLedger:
         return receipt
 
     def withdraw_all(self, citizen_id: str) -> list[str]:
-        """Withdraw every open consent of the citizen in one transaction; returns their ids."""
+        """Withdraw every open or used one-time consent of the citizen in one transaction; returns their ids."""
         now = self.clock()
         withdrawn = []
         with self.engine.begin() as conn:
             appender = tlog.LogAppender.lock(conn)
             rows = conn.execute(
                 select(_RECORDS)
-                .where(_RECORDS.c.citizen_id == citizen_id, _RECORDS.c.state.in_(OPEN_STATES))
+                .where(_RECORDS.c.citizen_id == citizen_id, _RECORDS.c.state.in_(TRANSITIONS["withdrawn"][0]))
                 .order_by(_RECORDS.c.created_at, _RECORDS.c.id)
             ).all()
             for row in rows:

@@ -21,6 +21,8 @@ import catalog
 # The project's catalog package holds the data; it imports nothing, so any party may read it.
 CATALOG_FILE = Path(catalog.__file__).with_name("credential_types.yaml")
 CLAIM_TYPES = frozenset({"string", "integer", "boolean", "date", "enum", "array"})
+# The locales every claim's display name must have (the metadata publishes them in this order).
+DISPLAY_LOCALES = ("ko", "en")
 # The catalog writes formats as human patterns; these are what they mean.
 _PATTERNS = {"YYYY-MM": re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")}
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -53,6 +55,7 @@ class ClaimSpec:
     items: ClaimSpec | None = None
     description: str | None = None
     disclosable: bool = True
+    display: dict[str, str] = field(default_factory=dict)  # locale -> name shown to the citizen
 
     def check(self, value: Any, where: str) -> Any:
         """The value if it fits this spec; `ClaimError` naming `where` otherwise."""
@@ -149,13 +152,24 @@ class CredentialType:
         return paths
 
 
-def _claim_spec(name: str, raw: Any, where: str) -> ClaimSpec:
+def _display(name: str, raw: Any, where: str) -> dict[str, str]:
+    """The claim's `{locale: name}`: the metadata would otherwise show citizens a snake_case id."""
+    texts = raw if isinstance(raw, dict) else {}
+    missing = [
+        locale for locale in DISPLAY_LOCALES if not isinstance(texts.get(locale), str) or not texts[locale].strip()
+    ]
+    if missing:
+        raise CatalogError(f"{where}: claim {name!r} needs a display name in {', '.join(missing)}")
+    return {str(locale): str(text) for locale, text in texts.items()}
+
+
+def _claim_spec(name: str, raw: Any, where: str, *, item: bool = False) -> ClaimSpec:
     if not isinstance(raw, dict) or raw.get("type") not in CLAIM_TYPES:
         raise CatalogError(f"{where}: claim {name!r} needs a type among {sorted(CLAIM_TYPES)}")
     pattern = raw.get("pattern")
     if pattern is not None and pattern not in _PATTERNS:
         raise CatalogError(f"{where}: unknown pattern {pattern!r}")
-    items = _claim_spec(f"{name}[]", raw["items"], where) if raw["type"] == "array" else None
+    items = _claim_spec(f"{name}[]", raw["items"], where, item=True) if raw["type"] == "array" else None
     sd = raw.get("sd", "always")
     return ClaimSpec(
         name=name,
@@ -168,6 +182,8 @@ def _claim_spec(name: str, raw: Any, where: str) -> ClaimSpec:
         items=items,
         description=raw.get("description"),
         disclosable=sd != "never",
+        # An array's items are named by the array's own display.
+        display={} if item else _display(name, raw.get("display"), where),
     )
 
 

@@ -16,6 +16,7 @@ from sqlalchemy.exc import IntegrityError
 
 from issuers.agencies import AgencyInfo
 from issuers.context import IssuerContext
+from issuers.credential_types import DISPLAY_LOCALES, ClaimSpec
 from issuers.models import Offer
 from issuers.offers import MAX_TX_ATTEMPTS, PRE_AUTHORIZED_GRANT
 from issuers.sealing import sha256_hex
@@ -87,6 +88,14 @@ _ISSUE = (
 )
 
 
+def _claim_display(spec: ClaimSpec) -> list[dict[str, str]]:
+    """A claim's display array (§12.2.4 claims description), Korean first: a wallet that takes the
+    first entry when it does not know the citizen's locale then shows the Korean name."""
+    order = {locale: rank for rank, locale in enumerate(DISPLAY_LOCALES)}
+    ranked = sorted(spec.display.items(), key=lambda item: order.get(item[0], len(order)))
+    return [{"name": name, "locale": locale} for locale, name in ranked]
+
+
 class OID4VCIError(Exception):
     """An error response in the spec's terms: `error` code, HTTP status, optional extra headers."""
 
@@ -144,7 +153,7 @@ class OID4VCIIssuer:
                             {
                                 "path": [name],
                                 "mandatory": spec.mandatory,
-                                "display": [{"name": spec.description or name.replace("_", " "), "locale": "en"}],
+                                "display": _claim_display(spec),
                             }
                             for name, spec in ctype.claims.items()
                         ),

@@ -158,14 +158,15 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        worker = None
+        workers = [asyncio.create_task(start()) for start in app.state.background_workers]
         if platform.settings.callback_worker:
-            worker = asyncio.create_task(run_callback_worker(app.state.verifiers, platform.http))
+            workers.append(asyncio.create_task(run_callback_worker(app.state.verifiers, platform.http)))
         try:
             yield
         finally:
-            if worker is not None:
+            for worker in workers:
                 worker.cancel()
+            for worker in workers:
                 with contextlib.suppress(asyncio.CancelledError):
                     await worker
 
@@ -180,6 +181,8 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
         ),
     )
     app.state.platform = platform
+    # Long-running tasks a party adds (coroutine factories), started and cancelled with the app.
+    app.state.background_workers = []
     install_problem_handlers(app)
     # Before the body-size limit, which then wraps it: the limit bounds the form asgi-csrf reads too.
     install_csrf(app, platform.master_key, secure=not platform.settings.development)

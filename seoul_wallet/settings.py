@@ -27,6 +27,11 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     log_level: str = "INFO"
     callback_worker: bool = Field(default=True, description="deliver verifier callbacks in the background")
+    # The wallet re-reads the status lists of held credentials (each within its ttl) this often, so
+    # a revocation reaches the citizen's inbox; 0 turns the background check off.
+    wallet_status_refresh_seconds: float = Field(
+        default=60, ge=0, description="seconds between the wallet's background status list rounds; 0: off"
+    )
     vp_token_retention_seconds: int = Field(
         default=0, ge=0, le=90 * 86400, description="keep each accepted vp_token (encrypted) this long; 0: never"
     )

@@ -22,12 +22,16 @@ from wallet.consents import WalletConsents
 from wallet.consents_api import create_router as create_consents_router
 from wallet.history import History
 from wallet.inbox import Inbox
+from wallet.my_data import MyData
+from wallet.my_data_api import create_router as create_my_data_router
 from wallet.pages import install_pages
 from wallet.present import PresentationService
 from wallet.receive import CredentialReceiver
 from wallet.recipients import PlatformVerifiers
-from wallet.services_for_me import ServicesForMe
+from wallet.services_api import create_router as create_services_router
+from wallet.services_for_me import ServicesForMe, platform_issuers
 from wallet.signin import ProviderConfig, SignInUnavailable, WalletSignIn
+from wallet.status_refresh import StatusRefresher, run_status_refresher
 from wallet.vault import Vault
 
 SESSION_MAX_AGE = 8 * 3600  # a working day; the provider's own session may be longer
@@ -41,11 +45,21 @@ def wallet_services(platform: Platform) -> WalletServices:
     ledger = consent_ledger(platform)
     # -- history and inbox (wallet/history.py, wallet/inbox.py) --
     history = History(platform.engine)
-    inbox = Inbox(platform.engine)
+    # Two kinds of items are derived from services built below (services for me, my consents):
+    # the inbox reaches them through `built`, filled once the WalletServices exists.
+    built: list[WalletServices] = []
+    inbox = Inbox(
+        platform.engine,
+        eligible_now=lambda citizen: built[0].services.eligible_ids(citizen),
+        expiring=lambda citizen, seconds: built[0].consents.expiring_within(citizen, seconds),
+    )
     # -- end history and inbox --
-    return WalletServices(
+    consents = WalletConsents(ledger, platform.http, settings.public_url, development=settings.development)
+    services = WalletServices(
         vault=vault,
-        receiver=CredentialReceiver(vault, platform.http, development=settings.development),
+        receiver=CredentialReceiver(
+            vault, platform.http, development=settings.development, history=history, inbox=inbox
+        ),
         presenter=PresentationService(
             vault,
             ledger,
@@ -53,15 +67,25 @@ def wallet_services(platform: Platform) -> WalletServices:
             trust_anchors=anchors,
             platform=PlatformVerifiers(settings.public_url),
             development=settings.development,
+            history=history,
         ),
         # -- my consents (wallet/consents.py) --
-        consents=WalletConsents(ledger, platform.http, settings.public_url, development=settings.development),
+        consents=consents,
         # -- end my consents --
         history=history,
         inbox=inbox,
-        services=ServicesForMe(vault),
+        my_data=MyData(vault, ledger, consents, history, inbox),
+        services=ServicesForMe(
+            vault,
+            trusted=platform_issuers(settings.public_url),
+            http=platform.http,
+            public_url=settings.public_url,
+            development=settings.development,
+        ),
         development=settings.development,
     )
+    built.append(services)
+    return services
 
 
 def provider_config(platform: Platform) -> ProviderConfig | None:
@@ -87,6 +111,14 @@ def mount_wallet(app: FastAPI, platform: Platform) -> WalletServices:
     """Mount the wallet: the session cookie, sign-in, home page and JSON API."""
     services = wallet_services(platform)
     app.state.wallet = services
+    # The background status check: revocations and suspensions reach the citizen's inbox.
+    refresher = StatusRefresher(
+        services.vault, services.inbox, platform.http, development=platform.settings.development
+    )
+    app.state.wallet_status_refresher = refresher
+    interval = platform.settings.wallet_status_refresh_seconds
+    if interval > 0:
+        app.state.background_workers.append(lambda: run_status_refresher(refresher, interval))
     signin = WalletSignIn(
         provider_config(platform),
         services.vault.ensure_account,
@@ -121,6 +153,8 @@ def mount_wallet(app: FastAPI, platform: Platform) -> WalletServices:
     app.include_router(create_router(services, citizen_id))
     app.include_router(create_consents_router(services, citizen_id))
     app.include_router(create_activity_router(services, citizen_id))
+    app.include_router(create_services_router(services, citizen_id))
+    app.include_router(create_my_data_router(services, citizen_id))
     return services
 
 

@@ -66,6 +66,7 @@ def settings(tmp_path: Path, database_url: str) -> Settings:
         development=True,
         # Tests deliver callbacks explicitly (tests/verifiers/test_callbacks.py), never behind their back.
         callback_worker=False,
+        wallet_status_refresh_seconds=0,  # likewise the wallet's status re-check (tests/wallet/test_inbox.py)
     )
 
 

@@ -8,11 +8,12 @@ import io
 import json
 import logging
 from collections.abc import Callable
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import httpx
 import segno
 from fastapi import APIRouter, Depends, Request, Response
+from fastapi import Path as PathParam
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
@@ -20,6 +21,7 @@ from starlette.concurrency import run_in_threadpool
 from auth.clients import register_client
 from auth.tokens import AccessToken
 from keys.subjects import PAIRWISE_SUBJECT
+from verifiers.apply import apply_for_service
 from verifiers.callbacks import deliver_due, delivery_log
 from verifiers.service import REQUEST_OBJECT_TYP, VerifierError, VerifierService
 
@@ -96,6 +98,15 @@ class RequestCreated(BaseModel):
     expires_at: int
 
 
+class ApplicationOut(BaseModel):
+    request_id: str
+    verifier: str = Field(description="the slug of the verifier operating the service")
+    service_id: str
+    client_id: str
+    link: str = Field(description="openid4vp:// link the citizen's wallet opens (the check is bound to her)")
+    expires_at: int
+
+
 class RequestResult(BaseModel):
     request_id: str
     service_id: str
@@ -140,6 +151,7 @@ def create_router(service: VerifierService, bearer: Any) -> APIRouter:
     router = APIRouter()
     require_admin = Depends(bearer.require("verifiers:admin"))
     require_requester = Depends(bearer.require("presentations:request"))
+    require_citizen = Depends(bearer.require("wallet"))
     problem = {"content": {"application/problem+json": {}}}
 
     @router.get(
@@ -236,6 +248,28 @@ def create_router(service: VerifierService, bearer: Any) -> APIRouter:
             "qr_svg": f"{base}/qr.svg",
             "qr_png": f"{base}/qr.png",
             "result": base,
+            "expires_at": created.expires_at,
+        }
+
+    @router.post(
+        "/verifiers/services/{service_id}/apply",
+        tags=["verifiers"],
+        status_code=201,
+        summary="Apply for a service as a citizen (scope wallet): a check bound to the caller, and its wallet link",
+        response_model=ApplicationOut,
+        responses={401: problem, 403: problem, 404: problem},
+    )
+    def apply(
+        service_id: Annotated[str, PathParam(pattern=r"^[a-z0-9_]{1,100}$")],
+        token: AccessToken = require_citizen,
+    ) -> dict[str, Any]:
+        slug, created = apply_for_service(service, service_id, token.subject)
+        return {
+            "request_id": created.request_id,
+            "verifier": slug,
+            "service_id": service_id,
+            "client_id": created.client_id,
+            "link": created.link,
             "expires_at": created.expires_at,
         }
 

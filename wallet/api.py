@@ -24,6 +24,7 @@ from vc.sd_jwt_vc import ISSUED_IN_CLEAR
 from wallet.consents import WalletConsents
 from wallet.history import History
 from wallet.inbox import Inbox
+from wallet.my_data import MyData
 from wallet.present import PresentationService, SharingRequest
 from wallet.present_errors import SharingRefused
 from wallet.receive import CredentialReceiver, ReceiveError
@@ -45,6 +46,7 @@ class WalletServices:
     history: History
     inbox: Inbox
     services: ServicesForMe
+    my_data: MyData
     development: bool
 
 
@@ -217,7 +219,7 @@ def create_router(services: WalletServices, citizen_id: Callable[..., str]) -> A
         try:
             offer = await run_in_threadpool(services.receiver.parse_offer, body.offer)
         except ReceiveError as exc:
-            return _receive_problem(exc)
+            return receive_problem(exc)
         return {
             "credential_issuer": offer.credential_issuer,
             "issuer_name": offer.issuer_name,
@@ -240,7 +242,7 @@ def create_router(services: WalletServices, citizen_id: Callable[..., str]) -> A
         try:
             stored = await run_in_threadpool(run)
         except ReceiveError as exc:
-            return _receive_problem(exc)
+            return receive_problem(exc)
         return JSONResponse({"credentials": [credential_summary(c) for c in stored]}, status_code=201)
 
     async def _open(me: str, link: str) -> SharingRequest:
@@ -255,7 +257,7 @@ def create_router(services: WalletServices, citizen_id: Callable[..., str]) -> A
         try:
             sharing = await _open(me, body.request)
         except SharingRefused as exc:
-            return _sharing_problem(exc)
+            return sharing_problem(exc)
         return jsonable(sharing.view)
 
     @router.post(
@@ -273,7 +275,7 @@ def create_router(services: WalletServices, citizen_id: Callable[..., str]) -> A
                 lambda: services.presenter.approve(me, sharing, body.choices, language=body.language)
             )
         except SharingRefused as exc:
-            return _sharing_problem(exc)
+            return sharing_problem(exc)
         return jsonable(outcome)
 
     @router.post(
@@ -286,7 +288,7 @@ def create_router(services: WalletServices, citizen_id: Callable[..., str]) -> A
             sharing = await _open(me, body.request)
             outcome = await run_in_threadpool(lambda: services.presenter.deny(me, sharing, language=body.language))
         except SharingRefused as exc:
-            return _sharing_problem(exc)
+            return sharing_problem(exc)
         return jsonable(outcome)
 
     return router
@@ -304,9 +306,9 @@ def install_error_handlers(app: Any) -> None:
         )
 
 
-def _receive_problem(exc: ReceiveError) -> JSONResponse:
+def receive_problem(exc: ReceiveError) -> JSONResponse:
     return problem_response(400, exc.reason, exc.messages, step=exc.step)
 
 
-def _sharing_problem(exc: SharingRefused) -> JSONResponse:
+def sharing_problem(exc: SharingRefused) -> JSONResponse:
     return problem_response(409 if exc.reason == "request_changed" else 400, exc.reason, exc.messages)

@@ -1,5 +1,6 @@
-"""`seoul-wallet wallet receive|present|credentials`: the citizen's wallet for scripts and testers,
-on the same code path as the JSON API (wallet/receive.py, wallet/present.py, wallet/vault.py).
+"""`seoul-wallet wallet receive|present|credentials|services|consents|export`: the citizen's wallet
+for scripts and testers, on the same code path as the JSON API (wallet/receive.py, wallet/present.py,
+wallet/vault.py, wallet/services_for_me.py, wallet/consents.py, wallet/my_data.py).
 
 They work on the data directory (database and master key) of a running server, and reach issuers
 and verifiers over HTTP like any wallet. Each prints one JSON line per result; a refusal exits 1
@@ -17,6 +18,7 @@ from keys.subjects import SubjectError, check_platform_id
 from wallet.api import WalletServices, credential_summary, jsonable
 from wallet.present_errors import SharingRefused
 from wallet.receive import ReceiveError
+from wallet.services_api import services_list
 
 
 def _echo(value: Any) -> None:
@@ -42,7 +44,9 @@ def _citizen(services: WalletServices, citizen: str) -> str:
 
 def register(app: typer.Typer, services_factory: Callable[[], WalletServices]) -> None:
     """Add `wallet …` to the `seoul-wallet` Typer app."""
-    wallet_app = typer.Typer(help="The citizen's wallet: receive, present, list credentials.")
+    wallet_app = typer.Typer(
+        help="The citizen's wallet: receive, present, credentials, services for me, consents, export."
+    )
     app.add_typer(wallet_app, name="wallet")
     Citizen = Annotated[str, typer.Option("--citizen", help="the citizen's platform id")]
 
@@ -115,6 +119,28 @@ def register(app: typer.Typer, services_factory: Callable[[], WalletServices]) -
         services = services_factory()
         me = _citizen(services, citizen)
         _echo({"credentials": [jsonable(credential_summary(c)) for c in services.vault.list(me)]})
+
+    @wallet_app.command("services")
+    def services_for_me(citizen: Citizen) -> None:
+        """Services for me as JSON: every service evaluated in the wallet over the citizen's
+        credentials (eligible, close, not eligible, each with its reasons); nothing is sent."""
+        services = services_factory()
+        me = _citizen(services, citizen)
+        _echo(services_list(services, me))
+
+    @wallet_app.command("consents")
+    def consents(citizen: Citizen) -> None:
+        """The citizen's consents from the ledger as JSON, each with its full history."""
+        services = services_factory()
+        me = _citizen(services, citizen)
+        _echo({"consents": jsonable(services.consents.list(me))})
+
+    @wallet_app.command("export")
+    def export(citizen: Citizen) -> None:
+        """Everything the wallet and the ledger hold about the citizen, as one JSON document."""
+        services = services_factory()
+        me = _citizen(services, citizen)
+        _echo(services.my_data.export(me))
 
 
 def _choices(sharing: Any, credential_ids: list[str]) -> dict[str, str]:

@@ -46,6 +46,7 @@ from outbound.exchange import post_bounded
 from outbound.urls import FetchFailed, UnsafeURL
 from vc.sd_jwt import ClaimPath, PresentationError, create_presentation
 from wallet.consent_view import CandidateView, ConsentView, CredentialRequestView, build_view, localized
+from wallet.history import CredentialClaims, History
 from wallet.present_errors import SharingRefused
 from wallet.recipients import PlatformVerifiers, Recipient, identify_recipient
 from wallet.request_objects import AuthorizationRequest, load_trust_anchors, read_authorization_request
@@ -110,6 +111,7 @@ class PresentationService:
         platform: PlatformVerifiers | None = None,
         development: bool = False,
         clock: Callable[[], float] = time.time,
+        history: History | None = None,
     ) -> None:
         """`trust_anchors`: PEM certificates of the authorities whose verifier certificates the
         wallet accepts (configured files); the platform's relying-party CA is added from
@@ -121,6 +123,7 @@ class PresentationService:
         self.platform = platform
         self.development = development
         self.clock = clock
+        self.history = history
 
     # -- opening --------------------------------------------------------------------------------------
 
@@ -192,7 +195,24 @@ class PresentationService:
             "presentation sent",
             extra={"client_id": request.client_id, "status_code": outcome[0], "consent_record_id": record_id},
         )
-        return self._outcome("presentation", outcome, record_id, linked)
+        answered = self._outcome("presentation", outcome, record_id, linked)
+        shared = [
+            CredentialClaims(
+                p.credential.stored.configuration_id, p.credential.stored.vct, p.disclose, p.credential.stored.id
+            )
+            for p in presented
+        ]
+        self._remember(lambda history: history.record_presentation(citizen_id, sharing, answered, shared))
+        return answered
+
+    def _remember(self, record: Callable[[History], object]) -> None:
+        """The history entry of an answer already posted: a failure is logged, never raised (the
+        verifier has the answer; the citizen must see its outcome)."""
+        if self.history is not None:
+            try:
+                record(self.history)
+            except Exception:
+                log.exception("presentation: history not written")
 
     def _check(self, citizen_id: str, sharing: SharingRequest) -> None:
         if sharing.citizen_id != citizen_id:
@@ -367,7 +387,9 @@ class PresentationService:
         request = sharing.request
         outcome = self._post(request.response_uri, {"error": "access_denied", "state": request.state})
         log.info("presentation denied", extra={"client_id": request.client_id, "status_code": outcome[0]})
-        return self._outcome("denial", outcome, record_id, False)
+        answered = self._outcome("denial", outcome, record_id, False)
+        self._remember(lambda history: history.record_denial(citizen_id, sharing, answered))
+        return answered
 
     @staticmethod
     def _asked_items(sharing: SharingRequest) -> list[list[Any]]:

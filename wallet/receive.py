@@ -6,11 +6,13 @@ code is needed); `receive` runs the flow: issuer and authorization server metada
 and per credential a nonce, a fresh holder key, a key proof and a credential request; then every
 credential is verified (wallet/received_credential.py) and its status list must say VALID. Only
 when all of that holds are the credentials stored, all in one transaction. Any failure is one
-`ReceiveError` (wallet/receive_errors.py) naming its step and reason, and then nothing is stored.
+`ReceiveError` (wallet/receive_errors.py) naming its step and reason, and then nothing is stored
+(and nothing recorded); a receipt is written to the citizen's history and announced in her inbox.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -19,9 +21,8 @@ from typing import Any
 import httpx
 
 from keys import jws
-from keys.jwk import PublicKey
 from outbound.status_lists import CredentialRevoked, CredentialSuspended, StatusCheckFailed, StatusListClient
-from vc.sd_jwt_vc import key_from_jwks
+from vc.sd_jwt_vc import ISSUED_IN_CLEAR
 from wallet.credential_offer import (
     CredentialOffer,
     TxCodePrompt,
@@ -29,13 +30,18 @@ from wallet.credential_offer import (
     read_offer_reference,
     validate_offer,
 )
+from wallet.history import CredentialClaims, History
+from wallet.inbox import Inbox
 from wallet.issuer_metadata import CredentialConfiguration, IssuerMetadata, names_by_locale
 from wallet.oid4vci_client import AccessGrant, IssuerClient, key_proof
 from wallet.receive_errors import ReceiveError
 from wallet.received_credential import VerifiedCredential, claimed_issuer, verify_received
+from wallet.status_keys import status_list_key
 from wallet.vault import NewCredential, StoredCredential, Vault, new_holder_key
 
 __all__ = ["CredentialReceiver", "Offer", "OfferedCredential", "ReceiveError", "TxCodePrompt"]
+
+log = logging.getLogger("seoul_wallet.wallet")
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,8 +92,12 @@ class CredentialReceiver:
         development: bool = False,
         clock: Callable[[], float] = time.time,
         status_lists: StatusListClient | None = None,
+        history: History | None = None,
+        inbox: Inbox | None = None,
     ) -> None:
         self.vault = vault
+        self.history = history
+        self.inbox = inbox
         self.development = development
         self.clock = clock
         self.issuers = IssuerClient(http, development=development)
@@ -135,7 +145,7 @@ class CredentialReceiver:
         grant = self.issuers.token(token_endpoint, credential_offer.pre_authorized_code, code)
         received = [item for c in configurations for item in self._request_credentials(metadata, grant, c)]
         verified = self._verify_all(citizen_id, credential_offer.credential_issuer, received)
-        return self.vault.store_all(
+        stored = self.vault.store_all(
             citizen_id,
             [
                 NewCredential(
@@ -149,6 +159,40 @@ class CredentialReceiver:
                 for v in verified
             ],
         )
+        self._announce(citizen_id, metadata, stored, verified)
+        return stored
+
+    def _announce(
+        self,
+        citizen_id: str,
+        metadata: IssuerMetadata,
+        stored: list[StoredCredential],
+        verified: list[VerifiedCredential],
+    ) -> None:
+        """The history entry and the inbox items of a receipt. The credentials are stored by now:
+        a failure here is logged, never turned into a failed receipt (the offer is spent)."""
+        issuer_name = names_by_locale(metadata.display)
+        try:
+            if self.history is not None:
+                issued = [
+                    # Claim names only: the registered claims (iss, cnf, status, …) are metadata.
+                    CredentialClaims(s.configuration_id, s.vct, sorted(set(v.claims) - ISSUED_IN_CLEAR), s.id)
+                    for s, v in zip(stored, verified, strict=True)
+                ]
+                self.history.record_issuance(citizen_id, metadata.credential_issuer, issuer_name, issued)
+            if self.inbox is not None:
+                for credential in stored:
+                    payload = {
+                        "credential_id": credential.id,
+                        "type": credential.configuration_id,
+                        "vct": credential.vct,
+                        "issuer": credential.issuer,
+                        "issuer_name": issuer_name,
+                        "credential_name": credential.display.get("credential", {}).get("name", {}),
+                    }
+                    self.inbox.add(citizen_id, "credential_received", f"credential_received:{credential.id}", payload)
+        except Exception:
+            log.exception("receive: history or inbox not written")
 
     def _request_credentials(
         self, metadata: IssuerMetadata, grant: AccessGrant, configuration: CredentialConfiguration
@@ -216,13 +260,8 @@ class CredentialReceiver:
     def _check_status(self, reference: tuple[int, str], jwks: dict[str, Any]) -> None:
         """The Token Status List entry must say VALID; the list is signed by the same issuer."""
         index, uri = reference
-
-        def issuer_key(header: dict[str, Any], _payload: dict[str, Any]) -> PublicKey:
-            kid = header.get("kid")
-            return key_from_jwks(jwks, kid if isinstance(kid, str) else None)
-
         try:
-            self.status_lists.check(uri, index, issuer_key)
+            self.status_lists.check(uri, index, status_list_key(jwks))
         except CredentialRevoked:
             raise ReceiveError("status", "revoked") from None
         except CredentialSuspended:

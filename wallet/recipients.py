@@ -12,10 +12,11 @@ request URI), to link the consent. Any other verifier is described only by what 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -25,6 +26,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 import catalog
+from eligibility.policies import Policy, load_policies
 from keys.subjects import SUBJECT_CLAIM
 from outbound.urls import FetchFailed, UnsafeURL, fetch_bounded
 from wallet.present_errors import SharingRefused
@@ -118,24 +120,20 @@ def _registry_name(slug: str) -> LocalizedText | None:
     return None
 
 
-def _conditions(rule: Any) -> Iterator[Mapping[str, Any]]:
-    if isinstance(rule, Mapping):
-        if "credential" in rule:
-            yield rule
-        for key in ("all", "any"):
-            for child in rule.get(key) or ():
-                yield from _conditions(child)
-        if "not" in rule:
-            yield from _conditions(rule["not"])
+@functools.cache
+def _policies() -> dict[str, Policy]:
+    return load_policies(catalog.services(), catalog.credential_types())
 
 
 def _rule_reads(service: catalog.Service) -> set[tuple[str, str]]:
+    """(vct, claim) of every claim the service's rule reads, `where` claims included: what the
+    verifier's query (eligibility/dcql.py) asks for, besides `sub`."""
     types = catalog.credential_types()
     reads = set()
-    for condition in _conditions(service.eligibility):
-        vct = types[condition["credential"]].vct if condition["credential"] in types else condition["credential"]
-        reads.add((vct, condition["claim"]))
-        reads.update((vct, name) for name in condition.get("where") or {})
+    for condition in _policies()[service.id].conditions():
+        vct = types[condition.credential].vct
+        reads.add((vct, condition.claim))
+        reads.update((vct, name) for name, _ in condition.where)
     return reads
 
 

@@ -195,7 +195,20 @@ def test_a_one_time_consent_is_used_once(ledger) -> None:
         ledger.record_use(record_id, "verifier:youth-allowance")
     view = ledger.get_for_citizen(record_id, "citizen:alice-0001")
     assert view.state == "used_up"
+    # Spent, but it still covers what the verifier received, until the citizen withdraws it.
+    assert status(ledger, "verifier:youth-allowance", view.status_index) == VALID
+    ledger.withdraw(record_id, "citizen:alice-0001")
     assert status(ledger, "verifier:youth-allowance", view.status_index) == INVALID
+    assert [e.type for e in ledger.get_for_citizen(record_id, "citizen:alice-0001").history][-1] == "withdrawn"
+
+
+def test_a_used_one_time_consent_ends_with_its_validity(ledger, clock) -> None:
+    record_id = ledger.request(make_record(one_time=True))
+    ledger.grant(record_id)
+    ledger.record_use(record_id, "verifier:youth-allowance")
+    index = ledger.get_for_citizen(record_id, "citizen:alice-0001").status_index
+    clock.advance(400 * 86400)
+    assert status(ledger, "verifier:youth-allowance", index) == INVALID
 
 
 def test_a_periodic_consent_is_usable_again_after_its_interval(ledger, clock) -> None:

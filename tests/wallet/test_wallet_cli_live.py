@@ -1,6 +1,7 @@
 """The wallet's CLI from a second terminal against a live server: receive the six youth-allowance
 credentials from our agencies, list them, and answer a check; the decision is eligible and names the
-citizen's pairwise subject. A refused offer exits 1 and stores nothing."""
+citizen's pairwise subject. A refused offer exits 1 and stores nothing. Then services for me, the
+consents and the export, as the citizen's scripts read them."""
 
 from __future__ import annotations
 
@@ -74,3 +75,13 @@ def test_the_wallet_cli_receives_and_presents_over_a_live_server(live_server, re
             cli(env, "wallet", "present", "--citizen", CITIZEN, "--deny", declined.stdout.strip()).stdout
         )
         assert denial["sent"] == "denial" and denial["verifier_status"] == 200 and denial["shared"] == {}
+
+        services = json.loads(cli(env, "wallet", "services", "--citizen", CITIZEN).stdout)["services"]
+        (allowance,) = [s for s in services if s["service_id"] == "seoul_youth_allowance"]
+        assert allowance["standing"] == "eligible" and allowance["name"]["ko"] == "서울 청년수당"
+        consents = json.loads(cli(env, "wallet", "consents", "--citizen", CITIZEN).stdout)["consents"]
+        states = {c["id"]: c["state"] for c in consents}
+        assert states[shared["consent_record_id"]] == "used_up" and states[denial["consent_record_id"]] == "denied"
+        exported = json.loads(cli(env, "wallet", "export", "--citizen", CITIZEN).stdout)
+        assert len(exported["credentials"]) == 6 and exported["credentials"][0]["claims"]
+        assert {c["id"] for c in exported["consents"]} == set(states)
