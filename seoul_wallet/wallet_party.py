@@ -24,15 +24,16 @@ from wallet.history import History
 from wallet.inbox import Inbox
 from wallet.my_data import MyData
 from wallet.my_data_api import create_router as create_my_data_router
-from wallet.pages import install_pages
 from wallet.present import PresentationService
 from wallet.receive import CredentialReceiver
 from wallet.recipients import PlatformVerifiers
 from wallet.services_api import create_router as create_services_router
 from wallet.services_for_me import ServicesForMe, platform_issuers
+from wallet.session_token import SessionTokens
 from wallet.signin import ProviderConfig, SignInUnavailable, WalletSignIn
 from wallet.status_refresh import StatusRefresher, run_status_refresher
 from wallet.vault import Vault
+from wallet.web import install_pages
 
 SESSION_MAX_AGE = 8 * 3600  # a working day; the provider's own session may be longer
 
@@ -123,6 +124,7 @@ def mount_wallet(app: FastAPI, platform: Platform) -> WalletServices:
         provider_config(platform),
         services.vault.ensure_account,
         transport=lambda: platform.provider_transport,
+        tokens=SessionTokens(platform.master_key),
     )
     app.state.wallet_signin = signin
     app.add_middleware(

@@ -103,7 +103,9 @@ def test_a_forged_or_replayed_callback_signs_nobody_in(client, browser) -> None:
     assert client.get(forged, follow_redirects=False).status_code == 400
     assert MINJI not in client.get("/wallet").text
     assert client.get(location, follow_redirects=False).status_code == 303  # the real answer, once
-    client.post("/wallet/auth/logout", data={}, headers={"x-csrftoken": client.cookies.get("csrftoken", "")})
+    # The jar holds one csrftoken per host (the provider is 127.0.0.1 here): the wallet's is this one.
+    token = client.cookies.get("csrftoken", domain="testserver.local") or ""
+    client.post("/wallet/auth/logout", data={}, headers={"x-csrftoken": token})
     client.cookies.clear()
     replayed = client.get(location, follow_redirects=False)
     assert replayed.status_code == 400 and MINJI not in client.get("/wallet").text
