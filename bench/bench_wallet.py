@@ -9,7 +9,9 @@ reaching the server over HTTP with keep-alive). Receive: one resident-registrati
 (offer metadata, issuer metadata, token, nonce, proof, credential, issuer keys, status list, store).
 Present: a fresh youth-allowance check per round answered with the citizen's six credentials (request
 object, x509 chain, DCQL over the vault, consent recorded and linked, six KB-JWTs, direct_post, the
-verifier's full check). Medians and p95 of one run, and the present time per credential.
+verifier's full check). Services for me: every catalog service evaluated in the wallet over the six
+credentials (opened from the vault each time). Receipt check: the last consent's receipt checked over
+the ledger's public endpoints. Medians and p95 of one run, and the present time per credential.
 """
 
 from __future__ import annotations
@@ -143,6 +145,21 @@ def main() -> None:
             result = http.get(f"{base}/verifiers/requests/{created.json()['request_id']}", headers=backend).json()
             assert result["eligible"] is True, result
         credentials = sum(len(r.candidates[:1]) for r in sharing.view.credentials)
+
+        # Services for me: open the six credentials and evaluate every catalog service, in the
+        # wallet (no HTTP). Then the receipt check of the last consent, over the ledger's endpoints.
+        services_times, check_times = [], []
+        for _ in range(args.rounds):
+            started = time.perf_counter()
+            view = services.services.view(CITIZEN)
+            services_times.append(time.perf_counter() - started)
+            assert any(a.service_id == "seoul_youth_allowance" and a.standing == "eligible" for a in view.assessments)
+        for _ in range(args.rounds):
+            started = time.perf_counter()
+            checked = services.consents.check_receipt(CITIZEN, outcome.consent_record_id)
+            check_times.append(time.perf_counter() - started)
+            assert checked["valid"], checked
+        service_count = len(view.assessments)
     finally:
         server.terminate()
         server.wait(timeout=20)
@@ -153,6 +170,10 @@ def main() -> None:
     print(f"receive one credential: {line(receive_times)}")
     print(f"present the youth allowance ({credentials} credentials): {line(present_times)}")
     print(f"present, per credential: {line(present_times, credentials)}")
+    print(
+        f"services for me ({service_count} services, {credentials} credentials, in the wallet): {line(services_times)}"
+    )
+    print(f"receipt check against the ledger (4 HTTP reads): {line(check_times)}")
     print(f"rounds: {args.rounds} each")
 
 

@@ -20,7 +20,12 @@ def install(app: FastAPI, pages: Pages) -> None:
     def home(request: Request) -> HTMLResponse:
         citizen = pages.citizen(request)
         if citizen is None:
-            return pages.render(request, "wallet_home.html", signin_error=request.query_params.get("signin"))
+            return pages.render(
+                request,
+                "wallet_home.html",
+                signin_error=request.query_params.get("signin"),
+                deleted=request.query_params.get("deleted") == "1",
+            )
         items = services.inbox.list(citizen, limit=HOME_INBOX_ITEMS)
         return pages.render(
             request,
