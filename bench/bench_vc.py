@@ -106,6 +106,28 @@ def decoding_floor(presentation: str, issuer_public: ec.EllipticCurvePublicKey):
     return floor
 
 
+def floor_lines(ratio_ref: float, floor_ref: float, target: float) -> list[str]:
+    """What this run's figures say about the reference target, and nothing they do not: the floor
+    (decoding and two signatures, no check) bounds what any verifier can reach on this machine."""
+    if ratio_ref >= target:
+        return []
+    if floor_ref < target:
+        return [
+            f"In this run the floor (d), which checks nothing, reached {floor_ref:.2f} times the reference, below",
+            f"the target of {target}: no verifier doing more than the floor could reach it on this machine. Between",
+            "the floor and ours lie the checks RFC 9901 and SD-JWT VC require: strict base64url, headers (alg,",
+            "typ, crit, key headers), digests matched and counted, time claims, and the KB-JWT's aud, nonce, iat",
+            "and sd_hash.",
+            "",
+        ]
+    return [
+        f"In this run the floor (d) reached {floor_ref:.2f} times the reference, above the target of {target};",
+        f"ours reached {ratio_ref:.2f}: the target is within reach, and the checks between the floor and ours",
+        "cost the difference.",
+        "",
+    ]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rounds", type=int, default=7)
@@ -186,14 +208,7 @@ def main() -> None:
         f"| … / reference | {ratio_ref:.2f} | {floor_ref:.2f} | ≥ {TARGET_REF} | {met(ratio_ref >= TARGET_REF)} |",
         "",
     ]
-    if ratio_ref < TARGET_REF:
-        lines += [
-            "The floor (d) does no check at all and still cannot reach 2.5 times the reference, so this",
-            "target is out of reach for a Python verifier on `cryptography`. Between the floor and ours",
-            "lie the checks RFC 9901 and SD-JWT VC require: strict base64url, headers (alg, typ, crit, key",
-            "headers), digests matched and counted, time claims, and the KB-JWT's aud, nonce, iat and sd_hash.",
-            "",
-        ]
+    lines += floor_lines(ratio_ref, floor_ref, TARGET_REF)
     report = "\n".join(lines)
     print(report)
     if not args.no_write:

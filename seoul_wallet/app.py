@@ -34,7 +34,7 @@ from outbound.status_lists import StatusListClient
 from seoul_wallet.browser import SignedSessionCookie, csrf_token, install_csrf
 from seoul_wallet.database import create_database_engine
 from seoul_wallet.logging_setup import configure_logging
-from seoul_wallet.middleware import BodySizeLimitMiddleware, RequestIdMiddleware
+from seoul_wallet.middleware import BodySizeLimitMiddleware, RequestIdMiddleware, SecurityHeadersMiddleware
 from seoul_wallet.problems import install_problem_handlers, problem_response
 from seoul_wallet.settings import Settings
 from verifiers.api import create_router as verifiers_router
@@ -172,6 +172,9 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
 
     app = FastAPI(
         lifespan=lifespan,
+        # A trailing-slash redirect is built from the request's Host header: an open redirect for
+        # anyone who controls that header. A path either exists or is a 404.
+        redirect_slashes=False,
         title="Seoul Wallet (서울지갑)",
         version="0.1.0",
         description=(
@@ -187,6 +190,7 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
     # Before the body-size limit, which then wraps it: the limit bounds the form asgi-csrf reads too.
     install_csrf(app, platform.master_key, secure=not platform.settings.development)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=platform.settings.max_body_bytes)
+    app.add_middleware(SecurityHeadersMiddleware, development=platform.settings.development)
     app.add_middleware(RequestIdMiddleware)
 
     @app.get("/healthz", tags=["operations"], summary="Liveness: the process answers")

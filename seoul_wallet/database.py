@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 from pathlib import Path
 from typing import Any
 
@@ -20,12 +22,27 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+def _private_file(path: Path) -> None:
+    """Create the database file owner-only (0600) before SQLite opens it, and keep it so: SQLite
+    gives its -wal and -shm files the database file's mode, so all three are private, like the
+    master key. (Created by SQLite itself, they would be 0644 under the usual umask.)"""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.exists():
+        # Never open and close an existing database file: closing any descriptor of it drops this
+        # process's POSIX locks on it, under the feet of its open SQLite connections.
+        with contextlib.suppress(FileExistsError):
+            os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_RDWR, 0o600))
+    for file in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        if file.exists() and file.stat().st_mode & 0o077:
+            file.chmod(0o600)
+
+
 def create_database_engine(url: str) -> Engine:
     """An engine for `url`; for SQLite the file's folder is created and the pragmas set per connection."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+            _private_file(Path(parsed.database))
         # For a file, a pool as large as the request thread pool (40): connections are then reused,
         # not opened (with their pragmas) and closed around requests whenever more than 5 overlap.
         # (An in-memory database gets SQLAlchemy's single-connection pool, which takes no sizes.)

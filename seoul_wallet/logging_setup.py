@@ -46,3 +46,8 @@ def configure_logging(level: str = "INFO") -> None:
         logger.propagate = True
     # Our middleware logs each request with its id; uvicorn's access line would duplicate it.
     logging.getLogger("uvicorn.access").disabled = True
+    # At DEBUG, Authlib logs whole access tokens and client secret hashes, and httpx logs every URL
+    # it fetches at INFO (a credential_offer_uri is a capability): never below WARNING for them,
+    # so no log line holds anything redeemable or secret, whatever level the operator asks for.
+    for name in ("authlib", "httpx", "httpcore"):
+        logging.getLogger(name).setLevel(max(logging.WARNING, root.level))

@@ -15,6 +15,21 @@ from seoul_wallet.logging_setup import request_id_var
 
 access_log = logging.getLogger("seoul_wallet.access")
 _SAFE_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
+# Paths that are capabilities: whoever has the URL can redeem the offer (credential_offer_uri) or
+# read the request object and answer the check. The access log keeps their shape, never the secret.
+_CAPABILITY_PATHS = (
+    re.compile(r"^(/issuers/[^/]+/credential-offers/)[^/]+$"),
+    re.compile(r"^(/verifiers/[^/]+/requests/)[^/]+(/object)$"),
+)
+
+
+def loggable_path(path: str) -> str:
+    """The request path as the access log may hold it: capability segments replaced by `…`."""
+    for pattern in _CAPABILITY_PATHS:
+        matched = pattern.match(path)
+        if matched:
+            return "…".join(matched.groups()) if len(matched.groups()) > 1 else matched.group(1) + "…"
+    return path
 
 
 class RequestIdMiddleware:
@@ -48,12 +63,53 @@ class RequestIdMiddleware:
                 "request",
                 extra={
                     "method": scope["method"],
-                    "path": scope["path"],
+                    "path": loggable_path(scope["path"]),
                     "status": status,
                     "duration_ms": round((time.perf_counter() - started) * 1000, 2),
                 },
             )
             request_id_var.reset(token)
+
+
+_BASE_HEADERS = (
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"no-referrer"),
+)
+# For what is not a page: nothing may run, load or frame it. The wallet's and the provider's pages
+# set their own (stricter where they can be); the interactive API docs load Swagger UI and keep theirs.
+_API_CSP = b"default-src 'none'; frame-ancestors 'none'; base-uri 'none'"
+_DOCS_PATHS = ("/docs", "/docs/oauth2-redirect", "/redoc")
+_HSTS = (b"strict-transport-security", b"max-age=31536000; includeSubDomains")
+
+
+class SecurityHeadersMiddleware:
+    """Headers every response carries unless it set its own: no MIME sniffing, no referrer, a CSP
+    that lets nothing run or frame an API answer, and HSTS outside development (the platform is
+    https-only there; in development it serves plain http on 127.0.0.1)."""
+
+    def __init__(self, app: ASGIApp, *, development: bool) -> None:
+        self.app = app
+        self.hsts = not development
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        docs = scope["path"] in _DOCS_PATHS
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = message.setdefault("headers", [])
+                present = {name.lower() for name, _ in headers}
+                wanted = list(_BASE_HEADERS)
+                if not docs:
+                    wanted.append((b"content-security-policy", _API_CSP))
+                if self.hsts:
+                    wanted.append(_HSTS)
+                headers.extend((name, value) for name, value in wanted if name not in present)
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
 
 
 class BodySizeLimitMiddleware:
