@@ -60,6 +60,9 @@ class ParsedRequest(OAuth2Request):
         return self._first if self._in_body else {}
 
 
+CLIENT_REFUSED = "client authentication failed"
+
+
 class SafeClientAuthentication(AuthorizationServer):
     """Authlib's HTTP Basic parsing crashes on a header of only `Basic ` or on credentials that are not
     UTF-8; such a client simply failed to authenticate (RFC 6749 §5.2: invalid_client, 401)."""
@@ -68,4 +71,8 @@ class SafeClientAuthentication(AuthorizationServer):
         try:
             return super().authenticate_client(request, methods, endpoint)
         except ValueError:  # also UnicodeDecodeError
-            raise InvalidClientError(status_code=401, description="the client credentials are malformed") from None
+            raise InvalidClientError(status_code=401, description=CLIENT_REFUSED) from None
+        except InvalidClientError:
+            # One answer for an unknown client and a wrong secret: a different message would tell
+            # anyone which client ids exist.
+            raise InvalidClientError(status_code=401, description=CLIENT_REFUSED) from None

@@ -6,6 +6,7 @@ import json
 from typing import Any, ClassVar
 
 from authlib.oauth2.rfc6749 import OAuth2Request
+from authlib.oauth2.rfc6749.errors import InvalidScopeError
 from authlib.oauth2.rfc6749.grants import ClientCredentialsGrant
 from authlib.oauth2.rfc8414 import AuthorizationServerMetadata
 from fastapi import APIRouter, Request, Response
@@ -22,6 +23,15 @@ METADATA_PATH = "/.well-known/oauth-authorization-server"
 
 class _ClientCredentials(ClientCredentialsGrant):
     TOKEN_ENDPOINT_AUTH_METHODS: ClassVar[list[str]] = ["client_secret_basic", "client_secret_post"]
+
+    def validate_token_request(self) -> None:
+        super().validate_token_request()
+        # RFC 6749 §5.2: a scope the client does not hold is `invalid_scope`, not a token with
+        # less (or nothing) in it that fails later for a reason nobody sees.
+        requested = set((self.request.payload.scope or "").split())
+        held = set(self.request.client.scope.split())
+        if requested - held:
+            raise InvalidScopeError(description=f"this client does not hold: {' '.join(sorted(requested - held))}")
 
 
 class PlatformAuthorizationServer(SafeClientAuthentication):
