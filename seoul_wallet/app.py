@@ -37,6 +37,7 @@ from seoul_wallet.logging_setup import configure_logging
 from seoul_wallet.middleware import BodySizeLimitMiddleware, RequestIdMiddleware, SecurityHeadersMiddleware
 from seoul_wallet.problems import install_problem_handlers, problem_response
 from seoul_wallet.settings import Settings
+from seoul_wallet.text_guard import TextGuardMiddleware
 from verifiers.api import create_router as verifiers_router
 from verifiers.api import run_callback_worker
 from verifiers.consent_http import HttpConsentGateway
@@ -189,6 +190,7 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
     install_problem_handlers(app)
     # Before the body-size limit, which then wraps it: the limit bounds the form asgi-csrf reads too.
     install_csrf(app, platform.master_key, secure=not platform.settings.development)
+    app.add_middleware(TextGuardMiddleware)  # inside the size limit: it reads bounded bodies only
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=platform.settings.max_body_bytes)
     app.add_middleware(SecurityHeadersMiddleware, development=platform.settings.development)
     app.add_middleware(RequestIdMiddleware)

@@ -15,10 +15,12 @@ decision under its stated retention) is theirs, not the wallet's, and is not tou
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from consent.service import ConsentLedger
 from vc.sd_jwt_vc import ISSUED_IN_CLEAR
@@ -28,7 +30,14 @@ from wallet.inbox import Inbox
 from wallet.vault import Vault
 
 EXPORT_FORMAT = "seoul-wallet-export/1"
+SEOUL = ZoneInfo("Asia/Seoul")
 CONFIRMATION = "DELETE"  # what the citizen types (or the app sends) to confirm
+
+
+def export_filename(document: dict[str, Any]) -> str:
+    """seoul-wallet-YYYY-MM-DD.json, on the citizen's (Seoul's) calendar day."""
+    day = dt.datetime.fromtimestamp(document["exported_at"], SEOUL).date().isoformat()
+    return f"seoul-wallet-{day}.json"
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,6 @@
 """The wallet's JSON API for my data: export everything, delete the account (wallet/my_data.py)."""
 
 # No `from __future__ import annotations`: FastAPI must see the dependency (a local) as an object.
-import datetime as dt
 import json
 from collections.abc import Callable
 from typing import Annotated, Any
@@ -11,7 +10,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
 from wallet.api import PROBLEM, WalletServices, problem_response
-from wallet.my_data import CONFIRMATION
+from wallet.my_data import CONFIRMATION, export_filename
 
 
 class EraseIn(BaseModel):
@@ -38,12 +37,11 @@ def create_router(services: WalletServices, citizen_id: Callable[..., str]) -> A
     )
     def export(me: Citizen) -> Response:
         document = my_data.export(me)
-        day = dt.datetime.fromtimestamp(document["exported_at"], dt.UTC).date().isoformat()
         return Response(
             json.dumps(document, ensure_ascii=False, indent=2),
             media_type="application/json",
             headers={
-                "Content-Disposition": f'attachment; filename="seoul-wallet-{day}.json"',
+                "Content-Disposition": f'attachment; filename="{export_filename(document)}"',
                 "Cache-Control": "no-store",
             },
         )
