@@ -267,10 +267,7 @@ def create_router(services: WalletServices, citizen_id: Callable[..., str]) -> A
     )
     async def approve(body: ApproveIn, me: Citizen) -> Any:
         try:
-            sharing = await _open(me, body.request)
-            if sharing.view.notice_sha256 != body.notice_sha256:
-                # The request is not the one the citizen saw: her consent does not cover it.
-                raise SharingRefused("request_changed")
+            sharing = await run_in_threadpool(services.presenter.reopen, me, body.request, body.notice_sha256)
             outcome = await run_in_threadpool(
                 lambda: services.presenter.approve(me, sharing, body.choices, language=body.language)
             )

@@ -150,6 +150,15 @@ class PresentationService:
         )
         return SharingRequest(citizen_id, request, recipient, view, int(now))
 
+    def reopen(self, citizen_id: str, link_or_params: str | Mapping[str, str], notice_sha256: object) -> SharingRequest:
+        """Open the request again to answer it, and refuse (`request_changed`) unless it is still the
+        one the citizen was shown: her consent covers only the request she saw. The API and the
+        pages answer through this."""
+        sharing = self.open_request(citizen_id, link_or_params)
+        if sharing.view.notice_sha256 != notice_sha256:
+            raise SharingRefused("request_changed")
+        return sharing
+
     # -- approving ------------------------------------------------------------------------------------
 
     def approve(

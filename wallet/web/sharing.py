@@ -4,7 +4,7 @@
 The screen shows what `PresentationService.open_request` builds (wallet/consent_view.py): who asks
 and whether that is verified, the service, purpose, legal basis, each claim with its value, how long
 the recipient keeps it and how long the consent lasts. The answer re-opens the request and checks
-that it is still the one she saw (`notice_sha256`), as the JSON API does (wallet/api.py), then
+that it is still the one she saw (`notice_sha256`, PresentationService.reopen, as the JSON API), then
 approves or denies through the same service calls.
 """
 
@@ -169,16 +169,14 @@ def install(app: FastAPI, pages: Pages) -> None:
             return pages.message(request, 400, N_("Bad request"))
         language: Literal["ko", "en"] = "en" if language_of(request) == "en" else "ko"
         try:
-            sharing = await run_in_threadpool(services.presenter.open_request, citizen, dict(parse_qsl(query)))
+            # Her consent covers only the request she saw (the same check as the JSON API's).
+            sharing = await run_in_threadpool(services.presenter.reopen, citizen, dict(parse_qsl(query)), notice)
         except SharingRefused as exc:
+            if exc.reason == "request_changed":
+                return pages.message(
+                    request, 409, N_("The request changed"), exc.messages, back=f"/wallet/present?{query}"
+                )
             return refused(request, exc)
-        # The page's own check, as the JSON API makes it (wallet/api.py approve): her consent covers
-        # only the request she saw.
-        if sharing.view.notice_sha256 != notice:
-            changed = SharingRefused("request_changed")
-            return pages.message(
-                request, 409, N_("The request changed"), changed.messages, back=f"/wallet/present?{query}"
-            )
         try:
             if action == "share":
                 choices, errors = read_choices(form, sharing.view)
