@@ -18,10 +18,12 @@ run: $(STAMP)
 test: $(STAMP) chromium
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-# The browser tests drive Debian's Chromium (Playwright never downloads a browser here).
+# The browser tests drive Debian's Chromium (Playwright never downloads a browser here), with
+# fonts-nanum, a Korean font: without it the Korean screenshots are boxes.
 chromium:
-	@command -v chromium >/dev/null || { echo "installing Debian's chromium for the browser tests"; \
-		$$( [ "$$(id -u)" = 0 ] || echo sudo ) sh -c 'apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium'; }
+	@{ command -v chromium >/dev/null && dpkg -s fonts-nanum >/dev/null 2>&1; } || { \
+		echo "installing Debian's chromium and a Korean font for the browser tests"; \
+		$$( [ "$$(id -u)" = 0 ] || echo sudo ) sh -c 'apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium fonts-nanum'; }
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
