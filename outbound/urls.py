@@ -4,6 +4,7 @@ development, and in production never an address on this machine or a private net
 from __future__ import annotations
 
 import ipaddress
+import re
 import socket
 from urllib.parse import urlsplit, urlunsplit
 
@@ -17,11 +18,49 @@ class UnsafeURL(ValueError):
     """The URL is malformed, not https, or points somewhere a server must not call."""
 
 
-def _forbidden(address: str) -> bool:
-    ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    return not ip.is_global or ip.is_multicast
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+# inet_aton's forms of an IPv4 address: 2130706433, 0x7f.1, 0177.0.0.1, 127.1 — all 127.0.0.1.
+_NUMERIC_HOST = re.compile(r"^(0x[0-9a-f]*|[0-9]+)(\.(0x[0-9a-f]*|[0-9]+)){0,3}$", re.IGNORECASE)
+_NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
+_IPV4_COMPATIBLE = ipaddress.IPv6Network("::/96")
+
+
+def _embedded_ipv4(ip: ipaddress.IPv6Address) -> list[ipaddress.IPv4Address]:
+    """The IPv4 addresses an IPv6 address carries and that a gateway would reach: mapped
+    (::ffff:a.b.c.d), IPv4-compatible (::a.b.c.d), 6to4 (2002::/16), Teredo (2001::/32) and NAT64."""
+    found = []
+    if ip.ipv4_mapped is not None:
+        found.append(ip.ipv4_mapped)
+    if ip.sixtofour is not None:
+        found.append(ip.sixtofour)
+    if ip.teredo is not None:
+        found.extend(ip.teredo)
+    if ip in _NAT64 or (ip in _IPV4_COMPATIBLE and int(ip) > 1):
+        found.append(ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF))
+    return found
+
+
+def _forbidden(address: str | IPAddress) -> bool:
+    """Not a public unicast address, itself or through the IPv4 address it embeds."""
+    ip = address if not isinstance(address, str) else ipaddress.ip_address(address.split("%", 1)[0])
+    candidates: list[IPAddress] = [ip]
+    if isinstance(ip, ipaddress.IPv6Address):
+        candidates += _embedded_ipv4(ip)
+    return any(not c.is_global or c.is_multicast for c in candidates)
+
+
+def _literal_ip(host: str) -> IPAddress | None:
+    """The address a host names literally, in any form a resolver would accept; None for a name."""
+    try:
+        return ipaddress.ip_address(host.strip("[]").split("%", 1)[0])
+    except ValueError:
+        pass
+    if _NUMERIC_HOST.fullmatch(host):
+        try:
+            return ipaddress.IPv4Address(socket.inet_aton(host))
+        except OSError:
+            raise UnsafeURL(f"the host {host!r} is a malformed address") from None
+    return None
 
 
 def check_client_url(url: str, *, development: bool, resolve: bool = True) -> str:
@@ -57,8 +96,13 @@ def checked_url(url: str, *, development: bool, resolve: bool = True) -> tuple[s
     host = parts.hostname
     if host in ("localhost",) or host.endswith((".localhost", ".local", ".internal")):
         raise UnsafeURL("the URL points to a local host")
+    if port not in (None, 443):
+        # Outside development the platform calls https on its standard port only: another port on a
+        # public address is most often a service that was never meant to be reached from outside.
+        raise UnsafeURL("the URL must use the standard https port (443)")
+    literal = _literal_ip(host)
     try:
-        addresses = [host] if _is_ip(host) else _resolve(host, port or 443) if resolve else []
+        addresses = [str(literal)] if literal is not None else _resolve(host, 443) if resolve else []
     except (OSError, UnicodeError):
         raise UnsafeURL(f"the host {host!r} does not resolve") from None
     for address in addresses:
