@@ -52,8 +52,9 @@ TRANSITIONS: dict[str, tuple[frozenset[str], str]] = {
     # A used one-time consent can still be withdrawn: the citizen takes back what she gave, and the
     # recipient must stop processing and delete what it received under it (PIPA art. 37).
     "withdrawn": (frozenset({"requested", "granted", "paused", "used_up"}), "withdrawn"),
-    "revoked": (frozenset({"requested", "granted", "paused"}), "revoked"),
-    "expired": (frozenset({"requested", "granted", "paused"}), "expired"),
+    # The operator can end a used one-time consent too: it stays VALID until its validity ends.
+    "revoked": (frozenset({"requested", "granted", "paused", "used_up"}), "revoked"),
+    "expired": (frozenset({"requested", "granted", "paused", "used_up"}), "expired"),
     "reconsented": (frozenset({"granted", "paused"}), "granted"),
 }
 OPEN_STATES = frozenset({"requested", "granted", "paused"})
@@ -119,8 +120,9 @@ class ConsentView:
 
 
 def effective_state(state: str, valid_until: int, now: float) -> str:
-    """A consent still open at the end of its validity is expired, without anyone acting."""
-    if state in OPEN_STATES and now >= valid_until:
+    """A consent still open (or used once and still covering what was received) at the end of its
+    validity is expired, without anyone acting: then it can no longer be withdrawn or revoked."""
+    if (state in OPEN_STATES or state == "used_up") and now >= valid_until:
         return "expired"
     return state
 
@@ -132,8 +134,9 @@ def status_value(state: str, valid_from: int, valid_until: int, now: float) -> i
         return VALID if now >= valid_from else SUSPENDED
     if state == "used_up":
         # Spent (the ledger refuses a second use), but it still covers what the recipient received
-        # under it until its validity ends, or until the citizen withdraws it.
-        return VALID if valid_from <= now < valid_until else INVALID
+        # under it until its validity ends, or until the citizen withdraws it. VALID here means
+        # "this consent stands", not "it may be used again": record_use refuses a second use.
+        return VALID if now >= valid_from else INVALID
     if state == "paused":
         return SUSPENDED
     return INVALID
@@ -469,14 +472,14 @@ class ConsentLedger:
         return withdrawn
 
     def expire_due(self, limit: int = 1000) -> int:
-        """Log `expired` for open consents past their validity (their status is already INVALID:
+        """Log `expired` for open or used consents past their validity (their status is already INVALID:
         this only writes the history). Returns how many were expired."""
         now = self.clock()
         with self.engine.begin() as conn:
             appender = tlog.LogAppender.lock(conn)
             rows = conn.execute(
                 select(_RECORDS)
-                .where(_RECORDS.c.state.in_(OPEN_STATES), _RECORDS.c.valid_until <= int(now))
+                .where(_RECORDS.c.state.in_(TRANSITIONS["expired"][0]), _RECORDS.c.valid_until <= int(now))
                 .order_by(_RECORDS.c.valid_until, _RECORDS.c.id)
                 .limit(limit)
             ).all()

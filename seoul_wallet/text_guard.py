@@ -6,7 +6,9 @@ committing its row, so a list answered 500 until the row was removed). Neither i
 a name, a subject, a claim or a form field here, so every JSON and form body is checked once, before
 any endpoint reads it (issue 14 defect 9): it is refused with 400, in the protocol's error format
 on the OAuth, OpenID4VCI and OpenID4VP endpoints (`invalid_request`) and as Problem Details elsewhere.
-Invalid UTF-8 is refused the same way. Bodies are already bounded by BodySizeLimitMiddleware.
+Invalid UTF-8 in a form is refused the same way; JSON is read from the bytes as the endpoints
+read it (a BOM, UTF-16), multipart fields are scanned, and so are the path and the query (a NUL
+in a path id was a 500 on PostgreSQL). Bodies are already bounded by BodySizeLimitMiddleware.
 """
 
 from __future__ import annotations
@@ -38,17 +40,26 @@ def _holds_bad_text(value: Any) -> bool:
     return False
 
 
+# In raw or percent-decoded bytes: a NUL, or the UTF-8 encoding of a surrogate (ED A0..BF xx).
+_BAD_BYTES = re.compile(rb"\x00|\xed[\xa0-\xbf]")
+_PERCENT = re.compile(rb"%([0-9a-fA-F]{2})")
+
+
+def _decoded_bytes(raw: bytes) -> bytes:
+    return _PERCENT.sub(lambda m: bytes([int(m.group(1), 16)]), raw.replace(b"+", b" "))
+
+
 def refusal_of(content_type: str, body: bytes) -> str | None:
     """Why this body is refused, or None when it may go on (also when it is not JSON at all: the
     endpoint then answers its own 422)."""
     kind = content_type.split(";", 1)[0].strip().lower()
-    if kind == "application/json" or kind.endswith("+json"):
+    if kind in ("", "application/json") or kind.endswith("+json"):
+        # Parsed from the bytes exactly as Starlette does (json.loads detects UTF-8 with or without
+        # a BOM, UTF-16 and UTF-32, and lets encoded surrogates through): what the endpoint will see.
+        if not body.strip():
+            return None
         try:
-            text = body.decode("utf-8")
-        except UnicodeDecodeError:
-            return "the body is not UTF-8"
-        try:
-            parsed = json.loads(text)
+            parsed = json.loads(body)
         except (ValueError, RecursionError):
             return None
         return "a text holds a NUL character or an unpaired surrogate" if _holds_bad_text(parsed) else None
@@ -58,6 +69,18 @@ def refusal_of(content_type: str, body: bytes) -> str | None:
         except UnicodeError:
             return "the form is not UTF-8"
         return "a field holds a NUL character" if any(_holds_bad_text([k, v]) for k, v in fields) else None
+    if kind == "multipart/form-data" and _BAD_BYTES.search(body):
+        return "a field holds a NUL character or an unpaired surrogate"
+    return None
+
+
+def refusal_of_target(scope: Scope) -> str | None:
+    """A NUL or an encoded surrogate in the path or the query: no id, slug or parameter holds one,
+    and PostgreSQL refuses them (a 500 when a path id reached a query)."""
+    raw_path = scope.get("raw_path") or scope["path"].encode("utf-8", "surrogatepass")
+    for part in (raw_path, scope.get("query_string", b"")):
+        if _BAD_BYTES.search(_decoded_bytes(part)):
+            return "the address holds a NUL character or an unpaired surrogate"
     return None
 
 
@@ -66,13 +89,17 @@ class TextGuardMiddleware:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] not in _CHECKED_METHODS:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        reason = refusal_of_target(scope)
+        if reason is not None:
+            await _refuse(scope["path"], reason, send)
+            return
+        if scope["method"] not in _CHECKED_METHODS:
             await self.app(scope, receive, send)
             return
         content_type = dict(scope["headers"]).get(b"content-type", b"").decode("latin-1")
-        if "json" not in content_type and "x-www-form-urlencoded" not in content_type:
-            await self.app(scope, receive, send)
-            return
         messages: list[Message] = []
         body = bytearray()
         while True:

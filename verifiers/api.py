@@ -24,6 +24,7 @@ from keys.subjects import PAIRWISE_SUBJECT
 from verifiers.apply import apply_for_service
 from verifiers.callbacks import deliver_due, delivery_log
 from verifiers.service import REQUEST_OBJECT_TYP, VerifierError, VerifierService
+from verifiers.texts import neutral_text
 
 log = logging.getLogger("seoul_wallet.verifiers")
 
@@ -367,7 +368,7 @@ def create_router(service: VerifierService, bearer: Any) -> APIRouter:
                 )
             except VerifierError as exc:
                 return JSONResponse(
-                    {"error": exc.error, "error_description": f"{exc.reason}: {exc.detail}"},
+                    {"error": exc.error, "error_description": neutral_text(f"{exc.reason}: {exc.detail}")},
                     status_code=400,
                     headers={"Cache-Control": "no-store"},
                 )
@@ -381,7 +382,7 @@ def create_router(service: VerifierService, bearer: Any) -> APIRouter:
             )
         except VerifierError as exc:
             return JSONResponse(
-                {"error": exc.error, "error_description": f"{exc.reason}: {exc.detail}"},
+                {"error": exc.error, "error_description": neutral_text(f"{exc.reason}: {exc.detail}")},
                 status_code=exc.status if exc.status >= 500 else 400,
                 headers={"Cache-Control": "no-store"},
             )

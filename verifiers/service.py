@@ -42,6 +42,7 @@ from verifiers.applicant import SubjectRefused, check_applicant, common_subject
 from verifiers.consent_gateway import ConsentGateway, ConsentRefused, ConsentUnavailable, PresentationGrant
 from verifiers.models import AcceptedPresentation, CallbackDelivery, PresentationRequest, Verifier
 from verifiers.rp_ca import RelyingPartyCA
+from verifiers.texts import neutral_text
 from verifiers.trusted_issuers import IssuerKeysUnavailable, IssuerNotTrusted, TrustedIssuerRegistry
 
 _REQUESTS = PresentationRequest.__table__
@@ -385,7 +386,7 @@ class VerifierService:
             "presentation refused",
             extra={"request_id": request.id, "verifier": request.verifier, "reason": error.reason},
         )
-        changes: dict[str, Any] = {"failure_reason": error.reason, "failure_detail": error.detail[:500]}
+        changes: dict[str, Any] = {"failure_reason": error.reason, "failure_detail": neutral_text(error.detail)}
         if error.final:
             changes |= {"status": "rejected", "answered_at": int(time.time()), "eligible": False}
         with Session(self.engine, expire_on_commit=False) as session:

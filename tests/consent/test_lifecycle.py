@@ -209,6 +209,22 @@ def test_a_used_one_time_consent_ends_with_its_validity(ledger, clock) -> None:
     index = ledger.get_for_citizen(record_id, "citizen:alice-0001").status_index
     clock.advance(400 * 86400)
     assert status(ledger, "verifier:youth-allowance", index) == INVALID
+    # Past its validity it is expired: nothing left to withdraw or revoke, and the history says so.
+    assert ledger.get_for_citizen(record_id, "citizen:alice-0001").state == "expired"
+    with pytest.raises(StateConflict):
+        ledger.withdraw(record_id, "citizen:alice-0001")
+    assert ledger.withdraw_all("citizen:alice-0001") == []
+    assert ledger.expire_due() == 1
+    assert [e.type for e in ledger.get_for_citizen(record_id, "citizen:alice-0001").history][-1] == "expired"
+
+
+def test_the_operator_can_revoke_a_used_one_time_consent(ledger) -> None:
+    record_id = ledger.request(make_record(one_time=True))
+    ledger.grant(record_id)
+    ledger.record_use(record_id, "verifier:youth-allowance")
+    index = ledger.get_for_citizen(record_id, "citizen:alice-0001").status_index
+    ledger.revoke(record_id, "court order")
+    assert status(ledger, "verifier:youth-allowance", index) == INVALID
 
 
 def test_a_periodic_consent_is_usable_again_after_its_interval(ledger, clock) -> None:
