@@ -330,3 +330,33 @@ def seed_development_provider(
     # Several workers may start at once: the loser of an insert race reads the winner's rows and converges.
     if not _seed(engine, DEMO_ACCOUNTS, clients):
         _seed(engine, DEMO_ACCOUNTS, clients)
+
+
+def seed_development_relying_party(
+    engine: Engine,
+    master_key: bytes,
+    *,
+    client_id: str,
+    name: str,
+    redirect_uris: Sequence[str],
+    post_logout_redirect_uris: Sequence[str] = (),
+    scopes: Iterable[str] = USER_SCOPES,
+    accounts: Sequence[tuple[str, str]] = (),
+) -> None:
+    """Further development accounts (password `DEMO_PASSWORD`; e.g. the consoles' officers) and one
+    more first-party (`public`) client whose secret is `development_client_secret(master_key,
+    client_id)`. Idempotent and safe with several workers, like `seed_development_provider`; the
+    demo citizens of `DEMO_ACCOUNTS` are not touched. Development mode only (the caller checks)."""
+    client = _client_row(
+        client_id=client_id,
+        client_secret=development_client_secret(master_key, client_id),
+        name=name,
+        redirect_uris=redirect_uris,
+        post_logout_redirect_uris=post_logout_redirect_uris,
+        subject_type="public",
+        verifier_slug=None,
+        scopes=scopes,
+        development=True,
+    )
+    if not _seed(engine, accounts, [client]):
+        _seed(engine, accounts, [client])

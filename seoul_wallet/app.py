@@ -33,6 +33,8 @@ from keys.subjects import PairwiseSubjects
 from outbound.status_lists import StatusListClient
 from seoul_wallet.browser import SignedSessionCookie, csrf_token, install_csrf
 from seoul_wallet.database import create_database_engine
+from seoul_wallet.demo_data import install_demo_seeding
+from seoul_wallet.landing import landing_router
 from seoul_wallet.logging_setup import configure_logging
 from seoul_wallet.middleware import BodySizeLimitMiddleware, RequestIdMiddleware, SecurityHeadersMiddleware
 from seoul_wallet.problems import install_problem_handlers, problem_response
@@ -150,7 +152,9 @@ def create_served_app() -> FastAPI:
     spawned fresh, so each must set up the JSON logs itself (otherwise the access log is lost)."""
     settings = Settings()
     configure_logging(settings.log_level)
-    return create_app(settings)
+    app = create_app(settings)
+    install_demo_seeding(app)  # development only (it checks): the demo citizens' offers, once served
+    return app
 
 
 def create_app(settings: Settings | None = None, platform: Platform | None = None) -> FastAPI:
@@ -213,6 +217,7 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
             return problem_response(503, "Database unavailable", str(exc.__class__.__name__))
         return JSONResponse({"status": "ready"})
 
+    app.include_router(landing_router(platform))
     app.include_router(
         jwks_router(platform.keyring, PLATFORM_OWNER, "/.well-known/jwks.json", "The platform's public signing keys")
     )
@@ -245,6 +250,9 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
     from seoul_wallet.wallet_party import mount_wallet  # it builds on this module's Platform
 
     mount_wallet(app, platform)
+    from consoles.mount import mount_consoles  # the officers' consoles, a front end of the parties' APIs
+
+    mount_consoles(app, platform)
 
     @app.exception_handler(VerifierError)
     async def _verifier_error(request: Request, exc: VerifierError) -> JSONResponse:

@@ -7,6 +7,7 @@ from pathlib import Path
 import catalog
 from auth.oidc_clients import seed_development_provider
 from auth.oidc_grants import IDP_OWNER
+from consoles.officers import seed_development_consoles
 from issuers.agencies import Agencies
 from issuers.credential_types import load_credential_types
 from seoul_wallet.app import PLATFORM_OWNER, Platform, verifier_service
@@ -26,6 +27,8 @@ def prepare(platform: Platform) -> None:
     seed_demo_verifiers(platform)
     if platform.settings.idp_enabled:
         seed_development_provider_data(platform)
+        # The consoles' officers, their client at the provider and the demo parties' OAuth clients.
+        seed_development_consoles(platform.engine, platform.master_key, platform.settings.public_url)
 
 
 def seed_development_provider_data(platform: Platform) -> None:

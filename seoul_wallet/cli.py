@@ -5,13 +5,16 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 from typing import Annotated
+from urllib.parse import urlsplit
 
 import typer
 from pydantic import ValidationError
+from rich.console import Console
 
 from consent.cli import create_ledger_cli
 from issuers.cli import register as register_issuer_commands
 from keys.master import MasterKeyError
+from seoul_wallet.demo_command import register as register_demo
 from seoul_wallet.settings import Settings
 from verifiers.cli import register as register_verifier_commands
 from wallet.cli import register as register_wallet_commands
@@ -89,6 +92,62 @@ def _wallet_services():
 
 
 register_wallet_commands(app, _wallet_services)
+register_demo(app)
+
+
+# What the start banner points a newcomer to: (path, Korean, English).
+BANNER_URLS = (
+    ("/", "첫 화면", "landing page"),
+    ("/wallet", "시민 지갑", "citizen app"),
+    ("/consoles/agency", "기관 콘솔", "agency console"),
+    ("/consoles/service", "서비스 콘솔", "service console"),
+    ("/docs", "API 문서", "API docs"),
+    ("/consent/log/checkpoint", "동의 원장", "consent ledger"),
+)
+
+
+def print_banner(
+    settings: Settings,
+    *,
+    clients_file: Path,
+    pin: str,
+    bind: tuple[str, int] | None = None,
+    console: Console | None = None,
+) -> None:
+    """What `serve` prints in development mode before uvicorn's logs: where to go, who to sign in
+    as, where the demo OAuth clients are. Readable by a person; the logs stay JSON lines."""
+    from rich.markup import escape
+    from rich.rule import Rule
+    from rich.table import Table
+
+    from auth.oidc_clients import DEMO_PASSWORD
+    from seoul_wallet.demo_data import demo_citizens
+
+    console = console or Console()
+    base = escape(settings.public_url)
+    # URLs and ids never wrap or shorten (they are copied from here); the prose around them may.
+    urls = Table.grid(padding=(0, 2))
+    urls.add_column()
+    urls.add_column(no_wrap=True, overflow="ignore")
+    for path, ko, en in BANNER_URLS:
+        urls.add_row(f"{ko} ({en})", f"[link={base}{path}]{base}{path}[/link]")
+    accounts = Table(title=f"데모 계정 · demo accounts — password [bold]{DEMO_PASSWORD}[/bold]", title_justify="left")
+    accounts.add_column("platform id", no_wrap=True)
+    accounts.add_column("이름 · name", no_wrap=True)
+    accounts.add_column("이야기 · story", overflow="fold")
+    for citizen in demo_citizens():
+        accounts.add_row(citizen.platform_id, citizen.name, f"{citizen.story['ko']}\n{citizen.story['en']}")
+    console.print(Rule("서울지갑 Seoul Wallet · 개발 모드 development mode"))
+    console.print(urls)
+    console.print(accounts)
+    console.print(f"PIN of citizen-minji-0001's resident registration offer (인증번호): [bold]{pin}[/bold]")
+    console.print(f"Demo OAuth clients (client credentials, file mode 0600): {escape(str(clients_file))}")
+    console.print(f"Token endpoint: {base}/oauth/token")
+    public = urlsplit(settings.public_url)
+    if bind is not None and public.hostname in ("127.0.0.1", "localhost", "::1") and public.port != bind[1]:
+        # The demo agencies deliver their offers through the public URL: on this machine, it must be this server.
+        console.print(f"[yellow]SEOUL_WALLET_PUBLIC_URL is {base}, but this server listens on {bind[0]}:{bind[1]}[/]")
+    console.print("Development mode (SEOUL_WALLET_DEVELOPMENT=true): demo data, http://, the built-in sign-in.")
 
 
 @app.command()
@@ -97,7 +156,8 @@ def serve(
     port: Annotated[int, typer.Option(help="TCP port")] = 8000,
     workers: Annotated[int, typer.Option(min=1, help="worker processes")] = 1,
 ) -> None:
-    """Migrate the database, make sure the platform keys exist, and serve the API."""
+    """Migrate the database, make sure the platform keys exist, and serve the API. In development
+    mode also the demo clients (and their file), and a banner saying where to go."""
     import uvicorn
 
     from seoul_wallet.bootstrap import prepare
@@ -105,7 +165,14 @@ def serve(
 
     settings = _settings()
     configure_logging(settings.log_level)
-    prepare(_platform())
+    platform = _platform()
+    prepare(platform)
+    if settings.development:
+        from seoul_wallet.demo_data import demo_pin, prepare_demo
+
+        print_banner(
+            settings, clients_file=prepare_demo(platform), pin=demo_pin(platform.master_key), bind=(host, port)
+        )
     uvicorn.run(
         "seoul_wallet.app:create_served_app",
         factory=True,

@@ -6,6 +6,7 @@ import auth.models
 import auth.oidc_models  # noqa: F401  (idp_accounts, idp_clients, idp_authorization_codes, idp_access_tokens)
 import consent.models
 import consent.presentations  # noqa: F401  (consent_presentation_links)
+import consoles.models  # noqa: F401  (console_officers, console_records)
 import issuers.models  # noqa: F401
 import keys.models  # noqa: F401
 import verifiers.models

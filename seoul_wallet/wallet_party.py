@@ -10,7 +10,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, Response
 from starlette.middleware.sessions import SessionMiddleware
 
-from auth.oidc_clients import development_wallet_client
+from auth.oidc_clients import WALLET_CLIENT_ID, development_wallet_client
 from auth.oidc_provider import provider_issuer
 from keys.datakeys import DataKeyStore
 from keys.master import derive_key
@@ -24,12 +24,12 @@ from wallet.history import History
 from wallet.inbox import Inbox
 from wallet.my_data import MyData
 from wallet.my_data_api import create_router as create_my_data_router
+from wallet.offer_delivery import create_router as create_offer_delivery_router
 from wallet.present import PresentationService
 from wallet.receive import CredentialReceiver
 from wallet.recipients import PlatformVerifiers
 from wallet.services_api import create_router as create_services_router
-from wallet.services_for_me import ServicesForMe, platform_issuers
-from wallet.session_token import SessionTokens
+from wallet.services_for_me import APPLY_SCOPE, APPLY_TOKEN_TTL, ServicesForMe, platform_issuers
 from wallet.signin import ProviderConfig, SignInUnavailable, WalletSignIn
 from wallet.status_refresh import StatusRefresher, run_status_refresher
 from wallet.vault import Vault
@@ -79,6 +79,10 @@ def wallet_services(platform: Platform) -> WalletServices:
         services=ServicesForMe(
             vault,
             trusted=platform_issuers(settings.public_url),
+            # One minute, one scope: the verifier's apply endpoint binds the check to this citizen.
+            apply_token=lambda citizen: platform.tokens.issue(
+                f"citizen:{citizen}", WALLET_CLIENT_ID, [APPLY_SCOPE], ttl=APPLY_TOKEN_TTL
+            ),
             http=platform.http,
             public_url=settings.public_url,
             development=settings.development,
@@ -124,7 +128,6 @@ def mount_wallet(app: FastAPI, platform: Platform) -> WalletServices:
         provider_config(platform),
         services.vault.ensure_account,
         transport=lambda: platform.provider_transport,
-        tokens=SessionTokens(platform.master_key),
     )
     app.state.wallet_signin = signin
     app.add_middleware(
@@ -157,6 +160,7 @@ def mount_wallet(app: FastAPI, platform: Platform) -> WalletServices:
     app.include_router(create_activity_router(services, citizen_id))
     app.include_router(create_services_router(services, citizen_id))
     app.include_router(create_my_data_router(services, citizen_id))
+    app.include_router(create_offer_delivery_router(services, platform.bearer, platform.settings.public_url))
     return services
 
 

@@ -152,7 +152,8 @@ def create_router(service: VerifierService, bearer: Any) -> APIRouter:
     router = APIRouter()
     require_admin = Depends(bearer.require("verifiers:admin"))
     require_requester = Depends(bearer.require("presentations:request"))
-    require_citizen = Depends(bearer.require("wallet"))
+    # A token the citizen's wallet mints for this one purpose (wallet/services_for_me.py).
+    require_citizen = Depends(bearer.require("services:apply"))
     problem = {"content": {"application/problem+json": {}}}
 
     @router.get(
@@ -256,7 +257,7 @@ def create_router(service: VerifierService, bearer: Any) -> APIRouter:
         "/verifiers/services/{service_id}/apply",
         tags=["verifiers"],
         status_code=201,
-        summary="Apply for a service as a citizen (scope wallet): a check bound to the caller, and its wallet link",
+        summary="Apply for a service as a citizen (scope services:apply): a check bound to her, and its wallet link",
         response_model=ApplicationOut,
         responses={401: problem, 403: problem, 404: problem},
     )

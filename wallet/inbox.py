@@ -37,6 +37,7 @@ KINDS = (
     "credential_revoked",
     "credential_suspended",
     "credential_valid_again",  # a suspension lifted
+    "credential_offered",  # an agency delivered an offer (wallet/offer_delivery.py)
 )
 EXPIRY_WINDOW = 30 * 86400
 MAX_LIMIT = 200

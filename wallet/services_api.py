@@ -5,7 +5,7 @@ own credentials, and applying for one (wallet/services_for_me.py)."""
 from collections.abc import Callable
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Request
+from fastapi import APIRouter, Depends, Path
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
@@ -105,11 +105,9 @@ def create_router(services: WalletServices, citizen_id: Callable[..., str]) -> A
         response_model=ApplicationOut,
         responses={400: problem, 404: problem, 409: problem, 502: problem},
     )
-    async def apply(service_id: ServiceId, request: Request, me: Citizen) -> Any:
-        # The citizen's own platform token (the one that passed `me`) is what the verifier binds to.
-        token = request.headers["authorization"].partition(" ")[2].strip()
+    async def apply(service_id: ServiceId, me: Citizen) -> Any:
         try:
-            created = await run_in_threadpool(services.services.apply, service_id, token)
+            created = await run_in_threadpool(services.services.apply, service_id, me)
             sharing = await run_in_threadpool(services.presenter.open_request, me, created["link"])
         except ApplyFailed as exc:
             return problem_response(exc.status, exc.reason, exc.messages)

@@ -4,9 +4,11 @@ citizen's own valid, unrevoked credentials, with the same policy code the verifi
 verifier or ledger (a test records the outbound traffic).
 
 Applying is the one step that speaks to a verifier: `apply` asks the verifier operating the service
-to open a check bound to this citizen (`POST /verifiers/services/{id}/apply`, with her own platform
-token) and opens the link it returns, as any sharing request, so she sees exactly what is asked
-before anything is shared.
+to open a check bound to this citizen (`POST /verifiers/services/{id}/apply`) and opens the link it
+returns, as any sharing request, so she sees exactly what is asked before anything is shared. The
+call carries a platform token the wallet mints for that one purpose (scope `services:apply`, one
+minute, `citizen:<id>`): never the citizen's own token from her sign-in, which could read and
+withdraw her consents, and which an external provider would not issue as a platform token anyway.
 """
 
 from __future__ import annotations
@@ -31,6 +33,8 @@ from wallet.vault import OpenedCredential, Vault
 SEOUL = ZoneInfo("Asia/Seoul")  # the verifiers' application date is Seoul's calendar day
 _ORDER = {Standing.ELIGIBLE: 0, Standing.CLOSE: 1, Standing.NOT_ELIGIBLE: 2}
 MAX_APPLY_RESPONSE = 16 * 1024
+APPLY_SCOPE = "services:apply"
+APPLY_TOKEN_TTL = 60  # seconds: one call
 
 
 class ApplyFailed(Exception):
@@ -73,6 +77,7 @@ class ServicesForMe:
         vault: Vault,
         *,
         trusted: Callable[[str, str], bool],
+        apply_token: Callable[[str], str] | None = None,
         http: httpx.Client | None = None,
         public_url: str = "",
         development: bool = False,
@@ -81,6 +86,7 @@ class ServicesForMe:
     ) -> None:
         self.vault = vault
         self.trusted = trusted
+        self.apply_token = apply_token
         self.http = http
         self.public_url = public_url.rstrip("/")
         self.development = development
@@ -126,13 +132,14 @@ class ServicesForMe:
 
     # -- applying -------------------------------------------------------------------------------------
 
-    def apply(self, service_id: str, citizen_token: str) -> dict[str, Any]:
-        """Ask the platform's verifier for a check of `service_id` bound to the token's citizen;
-        returns the verifier's answer (request id, verifier, wallet link)."""
+    def apply(self, service_id: str, citizen_id: str) -> dict[str, Any]:
+        """Ask the platform's verifier for a check of `service_id` bound to this citizen; returns
+        the verifier's answer (request id, verifier, wallet link)."""
         if service_id not in self.services:
             raise ApplyFailed("unknown_service", {"ko": "그런 서비스가 없습니다.", "en": "No such service."}, 404)
-        if self.http is None:
+        if self.http is None or self.apply_token is None:
             raise ApplyFailed("apply_unavailable", _UNREACHABLE)
+        citizen_token = self.apply_token(citizen_id)
         url = f"{self.public_url}/verifiers/services/{service_id}/apply"
         try:
             response = post_bounded(

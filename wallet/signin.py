@@ -5,9 +5,8 @@ Authorization code flow with PKCE (S256), `state` and `nonce`; Authlib checks th
 signature (the provider's JWKS), `iss`, `aud`, `exp` and `nonce`. The wallet account is keyed by the
 provider's `sub` (the platform id, a first-party client's subject), and nothing else about the
 citizen is stored. The browser session (Starlette's signed cookie, path /wallet, HttpOnly,
-SameSite=Lax, Secure outside development) holds the citizen id, the ID token for RP-initiated
-logout and the access token sealed (wallet/session_token.py: the cookie is signed, not encrypted,
-so never the token in clear), for the page that applies for a service. The provider's metadata must
+SameSite=Lax, Secure outside development) holds the citizen id and the ID token for RP-initiated
+logout; it is signed, not encrypted, so it never holds the access token. The provider's metadata must
 name exactly the configured issuer, and ID tokens are accepted in ES256 or EdDSA only.
 """
 
@@ -26,7 +25,6 @@ from fastapi.responses import RedirectResponse
 from joserfc.errors import JoseError
 
 from keys.subjects import SubjectError, check_platform_id
-from wallet.session_token import SessionTokens
 
 log = logging.getLogger("seoul_wallet.wallet")
 
@@ -57,10 +55,8 @@ class WalletSignIn:
         config: ProviderConfig | None,
         on_sign_in: Callable[[str], None],
         transport: Callable[[], httpx.AsyncBaseTransport | None] = lambda: None,
-        tokens: SessionTokens | None = None,
     ) -> None:
         self.config = config
-        self.tokens = tokens
         self._on_sign_in = on_sign_in
         self._transport = transport
         self._oauth: OAuth | None = None
@@ -133,10 +129,8 @@ class WalletSignIn:
         return_to = request.session.pop("return_to", None) or "/wallet"
         request.session.clear()
         # The session is a signed, not encrypted, cookie: it holds who is signed in and the ID token
-        # for the logout hint; the access token only sealed.
+        # for the logout hint, never the access token.
         request.session.update({SESSION_CITIZEN: citizen, "id_token": token.get("id_token")})
-        if self.tokens is not None:
-            self.tokens.seal(request.session, citizen, token.get("access_token"), token.get("expires_in"))
         return RedirectResponse(return_to, 303)
 
     async def logout(self, request: Request) -> RedirectResponse:

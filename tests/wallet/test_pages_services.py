@@ -6,18 +6,18 @@ from __future__ import annotations
 
 import html
 import re
-import time
 from urllib.parse import parse_qs, urlsplit
+
+import httpx
 
 import catalog
 from eligibility.dcql import derive_dcql
 from eligibility.policies import load_policies
-from tests.auth.conftest import DEMO_PASSWORD, JUNHO, MINJI
+from tests.auth.conftest import JUNHO, MINJI
 from tests.auth.spec_rp import Browser, forms_of
 from tests.conftest import bearer_for
 from tests.verifiers.conftest import birth_date_for_age, youth_claims
 from tests.wallet.test_services_for_me import ALLOWANCE, Recording, citizen_with
-from tests.wallet.test_wallet_app import on_this_site
 from tests.wallet.test_wallet_pages import outcome_of, present_form, sign_in
 from wallet.consent_view import BINDING_CLAIM_NAME
 
@@ -121,24 +121,27 @@ def test_apply_opens_the_consent_screen_asking_exactly_the_policy_and_sharing_co
     assert result["subject"] == platform.subjects.for_verifier("seoul-youth", MINJI)  # her, bound to the check
 
 
-def test_apply_without_a_token_in_the_session_signs_her_in_and_brings_her_back(
-    client, app, platform, browser, monkeypatch
+def test_apply_sends_the_verifier_a_one_minute_token_for_that_one_purpose(
+    client, platform, browser, monkeypatch
 ) -> None:
     citizen_with(client, platform, MINJI, youth_claims())
     sign_in(client, browser, "/wallet/services")
-    form = apply_form(client.get("/wallet/services").text)
-    tokens = app.state.wallet_signin.tokens
-    monkeypatch.setattr(tokens, "clock", lambda: time.time() + 86400)  # the sealed token has expired
-    applied = Browser(client).submit(form, action="apply")
-    assert applied.status_code == 303 and applied.headers["location"] == SIGN_IN_AND_BACK
-    login = client.get(SIGN_IN_AND_BACK, follow_redirects=False)
-    at_provider = browser.open(login.headers["location"])
-    if at_provider.status_code == 200:  # the provider asks for the password again
-        at_provider = browser.sign_in_with_password(at_provider, MINJI, DEMO_PASSWORD)
-    back = client.get(on_this_site(at_provider.headers["location"]), follow_redirects=False)
-    assert back.status_code == 303 and back.headers["location"] == "/wallet/services"
-    again = Browser(client).submit(apply_form(client.get("/wallet/services").text), action="apply")
-    assert again.status_code == 303 and again.headers["location"].startswith("/wallet/present?")
+    sent: list[str] = []
+    inner = platform.http._transport
+
+    class Recording(httpx.BaseTransport):
+        def handle_request(self, request: httpx.Request) -> httpx.Response:
+            if request.url.path.endswith("/apply"):
+                sent.append(request.headers["authorization"].removeprefix("Bearer "))
+            return inner.handle_request(request)
+
+    monkeypatch.setattr(platform.http, "_transport", Recording())
+    applied = Browser(client).submit(apply_form(client.get("/wallet/services").text), action="apply")
+    assert applied.status_code == 303 and applied.headers["location"].startswith("/wallet/present?")
+    (token,) = sent
+    claims = platform.tokens.validate(token, ["services:apply"]).claims
+    assert claims["sub"] == f"citizen:{MINJI}" and claims["scope"] == "services:apply"
+    assert claims["exp"] - claims["iat"] <= 60  # it could not read or withdraw her consents, nor outlive the call
 
 
 def test_a_year_too_old_is_listed_as_not_eligible_because_of_age(client, platform, browser) -> None:

@@ -142,12 +142,31 @@ def test_a_check_minji_applied_for_cannot_be_answered_by_junho(client, platform)
     assert result["status"] == "pending" and result.get("eligible") is None
 
 
+def minted(platform, subject: str, scopes: list[str]) -> dict[str, str]:
+    """A token as the wallet mints one for applying (scope services:apply is never on offer at the
+    token endpoint: no OAuth client holds it)."""
+    return {"Authorization": f"Bearer {platform.tokens.issue(subject, 'seoul-wallet-app', scopes, ttl=60)}"}
+
+
+def test_a_minted_apply_token_for_anyone_but_a_citizen_is_refused(client, platform) -> None:
+    answer = client.post(
+        f"/verifiers/services/{ALLOWANCE}/apply", headers=minted(platform, "agency:mois", ["services:apply"])
+    )
+    assert answer.status_code == 403
+    ok = client.post(
+        f"/verifiers/services/{ALLOWANCE}/apply", headers=minted(platform, f"citizen:{MINJI}", ["services:apply"])
+    )
+    assert ok.status_code == 201 and ok.json()["verifier"] == "seoul-youth"
+
+
 @pytest.mark.parametrize(
     ("subject", "scopes", "status"),
     [
         ("agency:mois", ["wallet"], 403),
         ("verifier:seoul-youth", ["wallet"], 403),
         (f"citizen:{MINJI}", ["consent:read"], 403),
+        # Her sign-in token is not enough: only the one the wallet mints for applying (scope services:apply).
+        (f"citizen:{MINJI}", ["wallet"], 403),
     ],
 )
 def test_only_a_citizens_own_wallet_token_applies(client, platform, subject, scopes, status) -> None:
@@ -159,7 +178,11 @@ def test_only_a_citizens_own_wallet_token_applies(client, platform, subject, sco
 
 def test_applying_for_an_unknown_service_is_a_clear_404(client, platform) -> None:
     minji = bearer_for(client, platform, f"citizen:{MINJI}", ["wallet"])
-    for path in ("/wallet/api/services/no_such_service/apply", "/verifiers/services/no_such_service/apply"):
-        answer = client.post(path, headers=minji)
+    applying = minted(platform, f"citizen:{MINJI}", ["services:apply"])
+    for path, headers in (
+        ("/wallet/api/services/no_such_service/apply", minji),
+        ("/verifiers/services/no_such_service/apply", applying),
+    ):
+        answer = client.post(path, headers=headers)
         assert answer.status_code == 404 and answer.headers["content-type"].startswith("application/problem+json")
     assert client.post("/wallet/api/services/Bad-Id!/apply", headers=minji).status_code == 422

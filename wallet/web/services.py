@@ -2,9 +2,8 @@
 citizen's own credentials (wallet/services_for_me.py, shaped as the JSON API shapes it), and Apply:
 the service's verifier opens a check bound to her, and the consent screen shows what it asks.
 
-Applying needs her platform access token (the verifier binds the check to whoever it names); the
-sign-in keeps it sealed in the session (wallet/session_token.py). Without one she signs in again
-and comes back to the list.
+Applying goes through the same service as the JSON API: the wallet mints a one-minute token for
+that one call (scope `services:apply`), so the page needs nothing from her sign-in but who she is.
 """
 
 from __future__ import annotations
@@ -54,13 +53,8 @@ def install(app: FastAPI, pages: Pages) -> None:
             return pages.message(request, 400, N_("Bad request"), back="/wallet/services")
         if not SERVICE_ID.match(service_id):
             return pages.message(request, 404, N_("No such service"), back="/wallet/services")
-        token = request.app.state.wallet_signin.tokens.open(request.session, citizen)
-        if token is None:
-            # Expired or never kept: signing in again (one redirect while the provider's session lasts)
-            # brings her back to the list, where she applies again.
-            return RedirectResponse(BACK_AFTER_SIGN_IN, 303)
         try:
-            created = await run_in_threadpool(services.services.apply, service_id, token)
+            created = await run_in_threadpool(services.services.apply, service_id, citizen)
         except ApplyFailed as exc:
             title = N_("No such service") if exc.status == 404 else N_("The application could not be started")
             return pages.message(request, exc.status, title, exc.messages, back="/wallet/services")
