@@ -13,7 +13,7 @@ The clients file (`var/demo-clients.json`, development only, mode 0600) says who
      "clients": [{"subject": "agency:mois", "scopes": ["credentials:offer"],
                   "client_id": "…", "client_secret": "…"}, …],
      "sign_in": {"issuer": "<url>/idp", "client_id": "…", "client_secret": "…",
-                 "redirect_uri": "…", "scopes": ["openid", "wallet"]}}
+                 "redirect_uri": "…", "scopes": ["openid", "wallet", "consent:read", "consent:withdraw"]}}
 
 `clients` holds the platform OAuth clients (agencies `agency:<slug>` with `credentials:offer`, the
 service backend `verifier:seoul-youth` with `presentations:request` and `consent:verifier-read`);

@@ -156,7 +156,14 @@ def mount_wallet(app: FastAPI, platform: Platform) -> WalletServices:
     install_error_handlers(app)
     citizen_id = citizen_dependency(services, platform.bearer.require("wallet"))
     app.include_router(create_router(services, citizen_id))
-    app.include_router(create_consents_router(services, citizen_id))
+    app.include_router(
+        create_consents_router(
+            services,
+            citizen_id,
+            reading=platform.bearer.require("consent:read"),
+            withdrawing=platform.bearer.require("consent:withdraw"),
+        )
+    )
     app.include_router(create_activity_router(services, citizen_id))
     app.include_router(create_services_router(services, citizen_id))
     app.include_router(create_my_data_router(services, citizen_id))

@@ -130,17 +130,27 @@ def _problem(exc: ConsentsError) -> JSONResponse:
     return problem_response(exc.status, exc.reason, exc.messages, **exc.extra)
 
 
-def create_router(services: WalletServices, citizen_id: Callable[..., str]) -> APIRouter:
+def create_router(
+    services: WalletServices,
+    citizen_id: Callable[..., str],
+    reading: Callable[..., Any] | None = None,
+    withdrawing: Callable[..., Any] | None = None,
+) -> APIRouter:
+    """`reading` and `withdrawing` require the ledger's own scopes (consent:read, consent:withdraw)
+    on top of `wallet`: the wallet's routes grant nothing the ledger's API would refuse."""
     """My consents under /wallet/api. `citizen_id` is `wallet.api.citizen_dependency(...)`."""
     router = APIRouter(prefix="/wallet/api", tags=["wallet (citizen)"])
     problem = {"description": "Problem Details", "content": {PROBLEM: {}}}
     # Every route: no or a bad token (401), a token that does not act for a citizen (403).
     signed_in = {401: problem, 403: problem}
     Citizen = Annotated[str, Depends(citizen_id)]
+    read_scope = [Depends(reading)] if reading is not None else []
+    withdraw_scope = [Depends(withdrawing)] if withdrawing is not None else []
     consents = services.consents
 
     @router.get(
         "/consents",
+        dependencies=read_scope,
         summary="My consents, each with its full history, from the consent ledger (whichever wallet gave it)",
         response_model=ConsentList,
         responses=signed_in,
@@ -150,6 +160,7 @@ def create_router(services: WalletServices, citizen_id: Callable[..., str]) -> A
 
     @router.post(
         "/consents/withdraw-all",
+        dependencies=withdraw_scope,
         summary="Withdraw all my open consents at once (their status flips at once)",
         response_model=WithdrawAllOut,
         responses=signed_in,
@@ -159,6 +170,7 @@ def create_router(services: WalletServices, citizen_id: Callable[..., str]) -> A
 
     @router.get(
         "/consents/{record_id}",
+        dependencies=read_scope,
         summary="One of my consents, with its full history",
         response_model=ConsentOut,
         responses={**signed_in, 404: problem, 422: problem},
@@ -171,6 +183,7 @@ def create_router(services: WalletServices, citizen_id: Callable[..., str]) -> A
 
     @router.post(
         "/consents/{record_id}/withdraw",
+        dependencies=withdraw_scope,
         summary="Withdraw one of my consents (its status in the verifier's list flips at once)",
         response_model=ConsentOut,
         responses={
@@ -188,6 +201,7 @@ def create_router(services: WalletServices, citizen_id: Callable[..., str]) -> A
 
     @router.get(
         "/consents/{record_id}/receipt",
+        dependencies=read_scope,
         summary="Download the consent's latest receipt (a JWT the ledger signed)",
         response_class=Response,
         responses={
@@ -213,6 +227,7 @@ def create_router(services: WalletServices, citizen_id: Callable[..., str]) -> A
 
     @router.post(
         "/consents/{record_id}/receipt-check",
+        dependencies=read_scope,
         summary="Check the consent's receipt against the ledger's public log, as an outsider would",
         response_model=ReceiptCheckOut,
         responses={

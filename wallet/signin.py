@@ -158,11 +158,15 @@ def signed_in_citizen(request: Request) -> str | None:
     return citizen if isinstance(citizen, str) else None
 
 
+MAX_RETURN_TO = 1500  # with Authlib's state, a longer one would push the cookie past 4 KB (dropped)
+
+
 def _local_path(value: str | None) -> str:
-    # Only a path on this site: never an open redirect after sign-in.
+    # Only a path on this site: never an open redirect after sign-in; and short enough to fit the
+    # session cookie (a by-value request link can be longer: she then lands on the home page).
     if not value or not value.startswith("/wallet") or value.startswith("//") or "\\" in value:
         return "/wallet"
-    return value
+    return value if len(value) <= MAX_RETURN_TO else "/wallet"
 
 
 def _short(value: str) -> str:

@@ -90,11 +90,22 @@ class StatusRefresher:
         # uri -> the ttl its last fetch said. In memory: after a restart each list is read once
         # more, sooner than its ttl, which costs one request per list and tells the issuer nothing.
         self._ttl: dict[str, float] = {}
+        # uri -> (when to try again, how many failures in a row): a list that cannot be fetched is
+        # left alone for a while (doubling, at most MAX_TTL), so credentials on failing lists never
+        # fill every batch and starve everyone else's re-checks. In memory, like the ttls.
+        self._backoff: dict[str, tuple[float, int]] = {}
 
     # -- which credentials are due --------------------------------------------------------------------
 
     def _is_due(self, held: _Held, now: float) -> bool:
+        retry_at, _ = self._backoff.get(held.uri, (0.0, 0))
+        if now < retry_at:
+            return False
         return held.checked_at is None or now - held.checked_at >= self._ttl.get(held.uri, MIN_TTL)
+
+    def _failed(self, uri: str, now: float) -> None:
+        _, failures = self._backoff.get(uri, (0.0, 0))
+        self._backoff[uri] = (now + min(MIN_TTL * 2**failures, MAX_TTL), failures + 1)
 
     def due(self, limit: int = DEFAULT_BATCH) -> list[_Held]:
         """Up to `limit` credentials whose status should be read again, least recently checked first."""
@@ -147,7 +158,9 @@ class StatusRefresher:
             now = self.clock()
             verified = self._fetch(issuer, uri, keys, now)
             if verified is None:
-                continue  # unchanged, still due: tried again next round
+                self._failed(uri, now)  # unchanged, tried again after a backoff
+                continue
+            self._backoff.pop(uri, None)
             self._ttl[uri] = list_ttl(verified, now)
             for held in credentials:
                 self._apply(held, verified, int(now))

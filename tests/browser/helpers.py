@@ -96,7 +96,7 @@ class Site:
 
     # The citizen's own JSON API, used only to prepare state for tests about other pages.
     def wallet_api(self, citizen: str) -> dict[str, str]:
-        return self.bearer(f"citizen:{citizen}", ["wallet"])
+        return self.bearer(f"citizen:{citizen}", ["wallet", "consent:read", "consent:withdraw"])
 
     def seed_wallet(self, citizen: str, claims: dict[str, dict] | None = None) -> list[dict[str, Any]]:
         """Her credentials, received through the wallet's JSON API (not the pages under test)."""

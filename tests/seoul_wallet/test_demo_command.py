@@ -75,7 +75,7 @@ def write_clients_file(path: Path, platform, base_url: str, *, sign_in: bool = T
             name="서울지갑 데모 (Seoul Wallet demo)",
             redirect_uris=[REDIRECT_URI],
             subject_type="public",
-            scopes=["openid", "wallet"],
+            scopes=["openid", "wallet", "consent:read", "consent:withdraw"],
             development=True,
         )
         document["sign_in"] = {
@@ -83,7 +83,7 @@ def write_clients_file(path: Path, platform, base_url: str, *, sign_in: bool = T
             "client_id": oidc.client_id,
             "client_secret": oidc.client_secret,
             "redirect_uri": REDIRECT_URI,
-            "scopes": ["openid", "wallet"],
+            "scopes": ["openid", "wallet", "consent:read", "consent:withdraw"],
         }
     descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(descriptor, "w", encoding="utf-8") as file:

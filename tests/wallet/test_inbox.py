@@ -327,3 +327,27 @@ def test_the_background_loop_survives_errors_and_is_registered_by_setting(platfo
     without = len(create_app(platform=platform).state.background_workers)
     platform.settings.wallet_status_refresh_seconds = 60
     assert len(create_app(platform=platform).state.background_workers) == without + 1
+
+
+def test_lists_that_keep_failing_never_starve_the_others(client, platform, agencies, clock) -> None:
+    """Review finding: credentials on failing lists stayed first in every batch (least recently
+    checked first), so with a batch as large as their number nobody else's revocation was read."""
+    minji, junho = citizen(client, platform), citizen(client, platform, JUNHO)
+    agencies.give(MINJI, minji, {"education_status": youth_claims()["education_status"]})
+    agencies.give(JUNHO, junho, {"resident_registration": youth_claims()["resident_registration"]})
+    agencies.set_status(JUNHO, "resident_registration", "revoke")
+    wallet = client.app.state.wallet
+    (failing,) = [c.status_uri for c in wallet.vault.list(MINJI)]
+
+    class OneListDown(httpx.BaseTransport):
+        def handle_request(self, request: httpx.Request) -> httpx.Response:
+            if str(request.url).split("?")[0] == failing:
+                raise httpx.ConnectError("the issuer's list is down", request=request)
+            return platform.http._transport.handle_request(request)
+
+    refresher = StatusRefresher(wallet.vault, wallet.inbox, httpx.Client(transport=OneListDown()), True, clock)
+    clock.advance(STATUS_TTL + 1)
+    for _ in range(3):  # a batch of one: Minji's failing credential must not take every round
+        refresher.refresh_due(1)
+    assert statuses(client, junho) == {"resident_registration": "revoked"}
+    assert statuses(client, minji) == {"education_status": "valid"}  # nothing guessed for the failing list

@@ -36,7 +36,9 @@ ALL_CHECKS = [*RECEIPT_STEPS, "this_consent", "current_checkpoint", "consistency
 
 def wallet(platform, citizen: str) -> dict[str, str]:
     """The citizen's platform token for the wallet API (scope `wallet`), as the sign-in gives it."""
-    token = platform.tokens.issue(f"citizen:{citizen}", "seoul-wallet-app", ["wallet"])
+    token = platform.tokens.issue(
+        f"citizen:{citizen}", "seoul-wallet-app", ["wallet", "consent:read", "consent:withdraw"]
+    )
     return {"Authorization": f"Bearer {token}"}
 
 
@@ -373,3 +375,20 @@ def test_a_genuine_receipt_of_another_consent_is_not_this_consents(client, platf
     assert [(c["name"], c["ok"]) for c in result["checks"]] == [(n, True) for n in RECEIPT_STEPS] + [
         ("this_consent", False)
     ]
+
+
+def test_the_wallet_api_asks_for_the_ledgers_own_scopes(client, platform) -> None:
+    """Review finding: a token with only `wallet` could list and withdraw consents through the
+    wallet's API, while the ledger's own API asks for consent:read and consent:withdraw."""
+    record_id = given_elsewhere(platform, MINJI)
+
+    def token(*scopes: str) -> dict[str, str]:
+        issued = platform.tokens.issue(f"citizen:{MINJI}", "seoul-wallet-app", list(scopes))
+        return {"Authorization": f"Bearer {issued}"}
+
+    only_wallet, reading = token("wallet"), token("wallet", "consent:read")
+    assert client.get("/wallet/api/consents", headers=only_wallet).status_code == 403
+    assert client.post(f"/wallet/api/consents/{record_id}/withdraw", headers=only_wallet).status_code == 403
+    assert client.get("/wallet/api/consents", headers=reading).status_code == 200
+    assert client.post(f"/wallet/api/consents/{record_id}/withdraw", headers=reading).status_code == 403
+    assert client.get(f"/wallet/api/consents/{record_id}", headers=reading).json()["state"] == "granted"

@@ -36,7 +36,7 @@ def in_english(client) -> None:
 
 
 def api(client, platform, citizen: str = MINJI) -> dict[str, str]:
-    return bearer_for(client, platform, f"citizen:{citizen}", ["wallet"])
+    return bearer_for(client, platform, f"citizen:{citizen}", ["wallet", "consent:read", "consent:withdraw"])
 
 
 def form_to(page: httpx.Response, action: str) -> Form:

@@ -238,3 +238,15 @@ def test_a_dump_after_the_journey_holds_no_claim_value_and_no_private_key(client
     # Claim values (not names: the issuers' display metadata names claims and enum members).
     assert BIRTH_DATE.encode() not in dump and b"2026-11-01" not in dump  # a birth date, an as-of date
     assert b"PRIVATE KEY" not in dump and b'"d":' not in dump  # no PEM, no private JWK member
+
+
+def test_a_return_address_too_long_for_the_session_cookie_falls_back_to_home(client, browser) -> None:
+    """Review finding: a return_to of ~2,500 characters pushed the session cookie past 4 KB; the
+    browser dropped it with Authlib's state, and the sign-in could not finish."""
+    long_link = "/wallet/present?request=" + "x" * 3000
+    start = client.get("/wallet/auth/login", params={"return_to": long_link}, follow_redirects=False)
+    assert start.status_code in (302, 303, 307)
+    assert len(start.headers["set-cookie"]) < 4096
+    redirect = browser.sign_in_with_password(browser.open(start.headers["location"]), MINJI, DEMO_PASSWORD)
+    back = client.get(on_this_site(redirect.headers["location"]), follow_redirects=False)
+    assert back.status_code == 303 and back.headers["location"] == "/wallet"
