@@ -43,7 +43,7 @@ from consent.schemas import (
     Validity,
 )
 from consent.service import ConsentError, ConsentLedger, StateConflict
-from keys.subjects import SubjectError, check_platform_id
+from keys.subjects import PairwiseSubjects, SubjectError, check_platform_id
 
 PROBLEM_JSON = "application/problem+json"
 # A presentation's consent covers that one check; it is valid for a day so a slow wallet still fits.
@@ -156,7 +156,7 @@ class PresentationConsentRefused(ConsentError):
 
 
 def record_presentation_grant(
-    ledger: ConsentLedger, verifier_id: str, body: PresentationGrantIn
+    ledger: ConsentLedger, verifier_id: str, body: PresentationGrantIn, subjects: PairwiseSubjects | None = None
 ) -> PresentationGrantOut:
     """Find the grant the wallet linked to this request, or record one from the presentation; then
     log the use. Refused (PresentationConsentRefused) when the linked consent is not in force."""
@@ -189,7 +189,8 @@ def record_presentation_grant(
             )
 
         try:
-            record_id = ledger.grant_at_presentation(_record_from(verifier_id, body), verifier_id, add_link)
+            record = _record_from(verifier_id, body, subjects)
+            record_id = ledger.grant_at_presentation(record, verifier_id, add_link)
         except IntegrityError:
             # A concurrent post of this request linked first, and its transaction recorded the
             # whole consent; this one recorded nothing. Carry on with that record below.
@@ -225,11 +226,13 @@ def record_presentation_grant(
     )
 
 
-def _record_from(verifier_id: str, body: PresentationGrantIn) -> ConsentRecordIn:
+def _record_from(verifier_id: str, body: PresentationGrantIn, subjects: PairwiseSubjects | None) -> ConsentRecordIn:
     now = dt.datetime.now(dt.UTC)
     slug = verifier_id.removeprefix("verifier:")
     return ConsentRecordIn(
         citizen=f"citizen:{body.subject}",
+        # The record reaches the verifier in its receipt: it names her by the verifier's pairwise subject.
+        citizen_at_recipient=subjects.for_verifier(slug, body.subject) if subjects is not None else None,
         recipient=verifier_id,
         controller=Party(id=slug, name_ko=body.verifier_name_ko, name_en=body.verifier_name_en),
         service=Service(id=body.service_id, name_ko=body.service_name_ko, name_en=body.service_name_en),
@@ -252,7 +255,9 @@ def _record_from(verifier_id: str, body: PresentationGrantIn) -> ConsentRecordIn
     )
 
 
-def presentation_grants_router(ledger: ConsentLedger, verifier_record: Callable[..., Any]) -> APIRouter:
+def presentation_grants_router(
+    ledger: ConsentLedger, verifier_record: Callable[..., Any], subjects: PairwiseSubjects | None = None
+) -> APIRouter:
     """POST /consent/presentation-grants, for verifiers (scope `consent:record`)."""
     router = APIRouter(prefix="/consent")
 
@@ -271,7 +276,7 @@ def presentation_grants_router(ledger: ConsentLedger, verifier_record: Callable[
         if not subject.startswith("verifier:"):
             raise HTTPException(403, "this endpoint is for verifiers")
         try:
-            return record_presentation_grant(ledger, subject, body)
+            return record_presentation_grant(ledger, subject, body, subjects)
         except PresentationConsentRefused as exc:
             return JSONResponse(
                 {

@@ -136,6 +136,15 @@ class ConsentRecordIn(_Strict):
     """A consent record as the wallet submits it (ISO/IEC TS 27560 shaped)."""
 
     citizen: str = Field(pattern=CITIZEN_PATTERN, description="pseudonymous id, never a resident registration number")
+    citizen_at_recipient: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z0-9_-]{43}$",
+        description=(
+            "the citizen's pairwise subject for the recipient: the record (which reaches the recipient in "
+            "every receipt) names her as `pairwise:<subject>`, and `citizen` stays the ledger's own owner "
+            "id, so a recipient never learns the platform id that links her across services"
+        ),
+    )
     recipient: str = Field(pattern=VERIFIER_PATTERN, description="the verifier the data goes to")
     controller: Party
     service: Service

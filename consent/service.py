@@ -229,7 +229,12 @@ class ConsentLedger:
         self, conn: Connection, appender: tlog.LogAppender, record: ConsentRecordIn, now: float
     ) -> str:
         record_id = str(uuid.uuid4())
-        body = {"id": record_id, "schema_version": SCHEMA_VERSION, **record.model_dump(mode="json")}
+        named = record.model_dump(mode="json", exclude={"citizen_at_recipient"})
+        if record.citizen_at_recipient is not None:
+            # The body travels to the recipient in every receipt: it names her as the recipient knows
+            # her. Who owns the record (the citizen_id column, her own lists) stays `record.citizen`.
+            named["citizen"] = f"pairwise:{record.citizen_at_recipient}"
+        body = {"id": record_id, "schema_version": SCHEMA_VERSION, **named}
         # Under the log lock, so concurrent requests never take the same status index.
         last = conn.execute(
             select(func.max(_RECORDS.c.status_index)).where(_RECORDS.c.verifier_id == record.recipient)

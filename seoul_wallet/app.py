@@ -233,7 +233,9 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
             verifier_read=platform.bearer.require("consent:verifier-read"),
         )
     )
-    app.include_router(presentation_grants_router(ledger, platform.bearer.require("consent:record")))
+    app.include_router(
+        presentation_grants_router(ledger, platform.bearer.require("consent:record"), subjects=platform.subjects)
+    )
     # The issuers derive their own keys (offer sealing, codes) from the master key by HKDF.
     app.include_router(
         issuers_router(

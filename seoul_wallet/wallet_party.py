@@ -68,6 +68,7 @@ def wallet_services(platform: Platform) -> WalletServices:
             trust_anchors=anchors,
             platform=PlatformVerifiers(settings.public_url),
             development=settings.development,
+            subject_for=platform.subjects.for_verifier,
             history=history,
         ),
         # -- my consents (wallet/consents.py) --

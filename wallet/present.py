@@ -112,12 +112,16 @@ class PresentationService:
         development: bool = False,
         clock: Callable[[], float] = time.time,
         history: History | None = None,
+        subject_for: Callable[[str, str], str] | None = None,
     ) -> None:
         """`trust_anchors`: PEM certificates of the authorities whose verifier certificates the
         wallet accepts (configured files); the platform's relying-party CA is added from
         `platform`. `development` allows http and unsigned `redirect_uri:` requests."""
         self.vault = vault
         self.ledger = ledger
+        # (recipient slug, platform id) -> the citizen's pairwise subject there: what the consent
+        # record names her by, since it reaches the recipient in every receipt.
+        self.subject_for = subject_for
         self.http = http
         self.anchors = load_trust_anchors(trust_anchors)
         self.platform = platform
@@ -299,6 +303,11 @@ class PresentationService:
         start = datetime.fromtimestamp(self.clock(), UTC)
         return ConsentRecordIn(
             citizen=f"citizen:{citizen_id}",
+            citizen_at_recipient=(
+                self.subject_for(recipient.verifier_id.removeprefix("verifier:"), citizen_id)
+                if self.subject_for is not None
+                else None
+            ),
             recipient=recipient.verifier_id,
             controller=Party(id=recipient.controller_id, name_ko=name_ko, name_en=name_en),
             service=service_part,

@@ -383,8 +383,11 @@ def test_verifier_recorded_grant_is_in_the_ledger(client, youth_backend, youth_c
     assert ["resident_registration", "nationality_status"] not in mine["record"]["data_items"]
     assert mine["record"]["disclosure"] == "predicate_only"
     assert ["resident_registration", "sub"] in mine["record"]["data_items"]  # the binding claim is named
-    # Recorded for the citizen the credentials are about, with every holder key as evidence.
-    assert mine["record"]["citizen"] == "citizen:citizen-1"
+    # Recorded for the citizen the credentials are about, named as the verifier knows her (her pairwise
+    # subject there: never the platform id that would link her across services), with every holder
+    # key as evidence.
+    assert mine["record"]["citizen"] == f"pairwise:{platform.subjects.for_verifier('seoul-youth', 'citizen-1')}"
+    assert "citizen-1" not in json.dumps(mine)
     holder_keys = {"holder-key:" + thumbprint(held.payload["cnf"]["jwk"]) for held, _ in chosen.values()}
     assert set(mine["record"]["evidence"]["holder_keys"]) == holder_keys and len(holder_keys) > 1
     # So it is in her own list of consents, though no wallet of ours took part.

@@ -250,3 +250,39 @@ def test_a_return_address_too_long_for_the_session_cookie_falls_back_to_home(cli
     redirect = browser.sign_in_with_password(browser.open(start.headers["location"]), MINJI, DEMO_PASSWORD)
     back = client.get(on_this_site(redirect.headers["location"]), follow_redirects=False)
     assert back.status_code == 303 and back.headers["location"] == "/wallet"
+
+
+def _opened(value):
+    """Every JWT inside a value, decoded (payloads of payloads), as one text to search."""
+    import base64
+    import json as _json
+
+    if isinstance(value, dict):
+        return " ".join(_opened(v) for v in value.values())
+    if isinstance(value, list):
+        return " ".join(_opened(v) for v in value)
+    if isinstance(value, str) and value.count(".") == 2 and value.startswith("ey"):
+        payload = value.split(".")[1]
+        decoded = _json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+        return value + " " + _opened(decoded) + " " + _json.dumps(decoded)
+    return str(value)
+
+
+def test_a_service_never_learns_the_platform_id_from_the_decision_or_the_consent(client, platform) -> None:
+    """Review finding: the decision embeds the consent receipt, whose record named the citizen by her
+    platform id (and so did GET /consent/granted): two services could link her by it, defeating the
+    pairwise subjects. The record now names her by her pairwise subject for that verifier."""
+    minji = bearer_for(client, platform, f"citizen:{MINJI}", ["wallet"])
+    receive_all(client, minji, offer_links(client, platform, MINJI, youth_claims()))
+    request_id, link, backend = open_check(client, platform, applicant_of=MINJI)
+    outcome = share(client, minji, link)
+    result = client.get(f"/verifiers/requests/{request_id}", headers=backend).json()
+    reader = bearer_for(client, platform, "verifier:seoul-youth", ["consent:verifier-read"])
+    granted = client.get("/consent/granted", headers=reader).json()
+    seen_by_the_service = _opened(result) + _opened(granted)
+    assert outcome["consent_record_id"] in seen_by_the_service  # the consent and its receipt are there
+    assert MINJI not in seen_by_the_service
+    assert f"pairwise:{platform.subjects.for_verifier('seoul-youth', MINJI)}" in seen_by_the_service
+    # Her own view still lists it as hers.
+    mine = bearer_for(client, platform, f"citizen:{MINJI}", ["consent:read"])
+    assert outcome["consent_record_id"] in {c["id"] for c in client.get("/consent/me", headers=mine).json()["consents"]}
