@@ -37,8 +37,8 @@ from fastapi import FastAPI
 from sqlmodel import Session, select
 
 import catalog
-from auth.clients import ensure_client
 from auth.oidc_clients import DEMO_ACCOUNTS, DEMO_PASSWORD, development_client_secret, seed_development_relying_party
+from consoles.clients import AGENCY_SCOPES, demo_client_credentials, demo_parties, register_demo_clients
 from keys.master import derive_key
 from wallet.models import WalletInboxItem
 
@@ -52,8 +52,6 @@ CLIENTS_FILE = "demo-clients.json"
 DEMO_SIGN_IN_CLIENT = "seoul-wallet-demo"
 DEMO_SIGN_IN_REDIRECT = "http://127.0.0.1/demo/callback"
 DEMO_SIGN_IN_SCOPES = ("openid", "wallet", "consent:read", "consent:withdraw")
-AGENCY_SCOPES = ["credentials:offer", "credentials:revoke"]
-VERIFIER_SCOPES = ["presentations:request", "consent:verifier-read"]
 OFFER_LIFETIME = 90 * 86400  # the longest an issuer allows: the demo keeps working for a season
 PIN_TYPE = "resident_registration"  # the one offer of minji's that asks for a code
 SEOUL = ZoneInfo("Asia/Seoul")
@@ -61,35 +59,10 @@ READY_TIMEOUT = 60.0
 
 
 @dataclass(frozen=True, slots=True)
-class DemoClient:
-    client_id: str
-    subject: str
-    name: str
-    scopes: list[str]
-
-
-@dataclass(frozen=True, slots=True)
 class DemoCitizen:
     platform_id: str
     name: str
     story: dict[str, str]  # {ko, en}: what the demo shows with her or him
-
-
-def demo_clients() -> list[DemoClient]:
-    """One client per demo agency and one per demo verifier (catalog/agencies.yaml)."""
-    parties = catalog.demo_parties()
-    kinds = (("agency", parties.agencies, AGENCY_SCOPES), ("verifier", parties.verifiers, VERIFIER_SCOPES))
-    return [
-        DemoClient(f"demo-{kind}-{p.slug}", f"{kind}:{p.slug}", f"{p.name['ko']} ({p.name['en']})", scopes)
-        for kind, members, scopes in kinds
-        for p in members
-    ]
-
-
-def client_secret(master_key: bytes, client_id: str) -> str:
-    # The same derivation as the consoles' (consoles/clients.py demo_client_credentials): one client,
-    # one secret, whichever part of the platform registers it first.
-    return development_client_secret(master_key, client_id)
 
 
 def demo_pin(master_key: bytes) -> str:
@@ -210,12 +183,13 @@ def prepare_demo(platform: Platform) -> Path:
     settings = platform.settings
     if not settings.development:
         raise RuntimeError("the demo clients exist only in development mode")
+    # The consoles' demo clients (consoles/clients.py: the one place their ids and secrets are derived).
+    register_demo_clients(platform.engine, platform.master_key)
     clients = []
-    for client in demo_clients():
-        secret = client_secret(platform.master_key, client.client_id)
-        ensure_client(platform.engine, client.client_id, secret, client.subject, client.scopes, client.name)
-        names = {"subject": client.subject, "name": client.name, "scopes": client.scopes}
-        clients.append({**names, "client_id": client.client_id, "client_secret": secret})
+    for subject, name, scopes in demo_parties():
+        credentials = demo_client_credentials(platform.master_key, subject)
+        names = {"subject": subject, "name": name, "scopes": list(scopes)}
+        clients.append({**names, "client_id": credentials.client_id, "client_secret": credentials.client_secret})
     # The client `seoul-wallet demo` signs the demo citizen in with, as a native app would (code flow,
     # PKCE, a loopback redirect nothing listens on: RFC 8252): only `openid wallet`.
     seed_development_relying_party(
@@ -309,8 +283,8 @@ class _Agencies:
 
     def headers(self, agency: str) -> dict[str, str]:
         if agency not in self.tokens:
-            client_id = f"demo-agency-{agency}"
-            auth = (client_id, client_secret(self.master_key, client_id))
+            credentials = demo_client_credentials(self.master_key, f"agency:{agency}")
+            auth = (credentials.client_id, credentials.client_secret)
             data = {"grant_type": "client_credentials", "scope": " ".join(AGENCY_SCOPES)}
             token = self._call("/oauth/token", (200,), data=data, auth=auth)["access_token"]
             self.tokens[agency] = {"Authorization": f"Bearer {token}"}
