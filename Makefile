@@ -15,6 +15,10 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	SEOUL_WALLET_DEVELOPMENT=true $(BIN)/seoul-wallet serve --host 127.0.0.1 --port 8000
 
+# One pytest worker per core, a whole test file per worker (module-scoped live servers start once).
+# PYTEST_ARGS="-n 0" runs in one process.
+PYTEST_ARGS ?= -n auto --dist loadfile
+
 test: $(STAMP) chromium
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 

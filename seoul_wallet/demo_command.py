@@ -16,7 +16,8 @@ import typer
 from rich.console import Console
 from rich.text import Text
 
-from seoul_wallet.demo_steps import DEMO_PASSWORD, YOUTH_OFFERS, Journey, StepFailed
+from seoul_wallet.demo_clients import StepFailed
+from seoul_wallet.demo_steps import DEMO_PASSWORD, YOUTH_OFFERS, Journey
 
 DEFAULT_URL = "http://127.0.0.1:8000"
 DEFAULT_CITIZEN = "citizen-minji-0001"

@@ -7,31 +7,18 @@ auditing the ledger. Nothing here opens the database or needs the master key; wh
 locally (ID token, decision, receipt, checkpoints, status list) uses the pure verification code of
 `keys/`, `vc/` and `consent/receipts.py` over the keys the server publishes.
 
-The clients file (`var/demo-clients.json`, development only, mode 0600) says who the demo may act as:
-
-    {"token_endpoint": "<url>/oauth/token",
-     "clients": [{"subject": "agency:mois", "scopes": ["credentials:offer"],
-                  "client_id": "…", "client_secret": "…"}, …],
-     "sign_in": {"issuer": "<url>/idp", "client_id": "…", "client_secret": "…",
-                 "redirect_uri": "…", "scopes": ["openid", "wallet", "consent:read", "consent:withdraw"]}}
-
-`clients` holds the platform OAuth clients (agencies `agency:<slug>` with `credentials:offer`, the
-service backend `verifier:seoul-youth` with `presentations:request` and `consent:verifier-read`);
-`sign_in` the OpenID Connect client the demo signs the citizen in with (the provider has no public
-clients: every client authenticates at its token endpoint, so the demo needs one of its own).
+The clients file it acts with is read by `seoul_wallet/demo_clients.py`; what the server answered is
+read by `seoul_wallet/demo_http.py`.
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
-import json
 import secrets
-import stat
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urljoin, urlsplit
@@ -41,7 +28,8 @@ import httpx
 from consent.checkpoint import CheckpointError, open_checkpoint
 from consent.receipts import ReceiptError, VerifiedReceipt, note_verifiers, verify_in_current_log, verify_receipt
 from keys import jws
-from keys.jwk import JWKError, load_public_jwk
+from seoul_wallet.demo_clients import DemoClients, StepFailed, load_clients
+from seoul_wallet.demo_http import describe, forms_of, jwks_resolver
 from vc.status_list import INVALID, SUSPENDED, VALID, StatusListError, verify_status_list_token
 
 DEMO_PASSWORD = "seoul-demo"  # every development account's (README, "Signing in")
@@ -82,222 +70,8 @@ YOUTH_OFFERS: dict[str, tuple[str, dict[str, Any]]] = {
 }
 
 
-class StepFailed(Exception):
-    """The step cannot go on; the message says why (with the server's answer, briefly)."""
-
-
-# -- the clients file --------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Client:
-    subject: str
-    scopes: tuple[str, ...]
-    client_id: str
-    client_secret: str
-
-
-@dataclass(frozen=True, slots=True)
-class SignInClient:
-    issuer: str
-    client_id: str
-    client_secret: str
-    redirect_uri: str
-    scopes: tuple[str, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class DemoClients:
-    token_endpoint: str
-    clients: tuple[Client, ...]
-    sign_in: SignInClient | None
-    readable_by_others: bool
-
-    def for_subject(self, subject: str, scope: str) -> Client:
-        for client in self.clients:
-            if client.subject == subject and scope in client.scopes:
-                return client
-        raise StepFailed(f"the clients file has no client for {subject} with scope {scope}")
-
-
-def _text(entry: dict[str, Any], name: str, where: str) -> str:
-    value = entry.get(name)
-    if not isinstance(value, str) or not value:
-        raise StepFailed(f"the clients file: {where}.{name} must be a non-empty string")
-    return value
-
-
-def _scopes(entry: dict[str, Any], where: str) -> tuple[str, ...]:
-    value = entry.get("scopes")
-    if not isinstance(value, list) or not all(isinstance(s, str) for s in value):
-        raise StepFailed(f"the clients file: {where}.scopes must be a list of strings")
-    return tuple(value)
-
-
-def load_clients(path: Path) -> DemoClients:
-    """Read the clients file; `StepFailed` says what is missing or malformed."""
-    try:
-        raw = path.read_text(encoding="utf-8")
-        mode = path.stat().st_mode
-    except FileNotFoundError:
-        raise StepFailed(
-            f"no clients file at {path} (the server writes var/demo-clients.json in development; or pass --clients)"
-        ) from None
-    except OSError as exc:
-        raise StepFailed(f"the clients file {path} cannot be read: {exc.strerror}") from None
-    try:
-        document = json.loads(raw)
-    except ValueError as exc:
-        raise StepFailed(f"the clients file {path} is not JSON: {exc}") from None
-    if not isinstance(document, dict) or not isinstance(document.get("clients"), list):
-        raise StepFailed(f"the clients file {path} needs token_endpoint and a clients list")
-    clients = []
-    for number, entry in enumerate(document["clients"]):
-        where = f"clients[{number}]"
-        if not isinstance(entry, dict):
-            raise StepFailed(f"the clients file: {where} must be an object")
-        clients.append(
-            Client(
-                _text(entry, "subject", where),
-                _scopes(entry, where),
-                _text(entry, "client_id", where),
-                _text(entry, "client_secret", where),
-            )
-        )
-    sign_in = None
-    if isinstance(entry := document.get("sign_in"), dict):
-        sign_in = SignInClient(
-            _text(entry, "issuer", "sign_in").rstrip("/"),
-            _text(entry, "client_id", "sign_in"),
-            _text(entry, "client_secret", "sign_in"),
-            _text(entry, "redirect_uri", "sign_in"),
-            _scopes(entry, "sign_in"),
-        )
-    return DemoClients(
-        _text(document, "token_endpoint", "file"),
-        tuple(clients),
-        sign_in,
-        readable_by_others=bool(mode & (stat.S_IRWXG | stat.S_IRWXO)),
-    )
-
-
-# -- HTTP and what the server said -------------------------------------------------------------------
-
-
-def describe(response: httpx.Response) -> str:
-    """The server's answer in one short line: an OAuth error, Problem Details, or the text."""
-    try:
-        body = response.json()
-    except ValueError:
-        body = None
-    if isinstance(body, dict) and isinstance(body.get("error"), str):
-        said = body["error"] + (f": {body['error_description']}" if body.get("error_description") else "")
-    elif isinstance(body, dict) and ("title" in body or "detail" in body):
-        messages = body.get("messages") if isinstance(body.get("messages"), dict) else {}
-        detail = messages.get("en") or body.get("detail") or ""
-        name = body.get("reason") or body.get("title") or ""
-        said = f"{name}: {detail}" if detail and detail != name else str(name or detail)
-        if body.get("step"):
-            said += f" (at {body['step']})"
-    else:
-        said = " ".join(_visible_text(response.text).split())
-    return f"{response.status_code} {said}"[:300]
-
-
-_VOID = frozenset({"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "wbr"})
-
-
-class _Text(HTMLParser):
-    """A page's words: those of its alert (the error summary), in English where marked, else all."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.all: list[str] = []
-        self.alert: list[str] = []
-        self.alert_en: list[str] = []
-        self._open: list[tuple[str, bool, bool, bool]] = []  # tag, skipped, in alert, in English
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag in _VOID:
-            return
-        attributes = dict(attrs)
-        skipped, alert, english = self._open[-1][1:] if self._open else (False, False, False)
-        self._open.append(
-            (
-                tag,
-                skipped or tag in ("head", "style", "script"),
-                alert or attributes.get("role") == "alert",
-                (english or attributes.get("lang") == "en") if "lang" not in attributes else attributes["lang"] == "en",
-            )
-        )
-
-    def handle_endtag(self, tag: str) -> None:
-        for depth in range(len(self._open) - 1, -1, -1):
-            if self._open[depth][0] == tag:
-                del self._open[depth:]
-                break
-
-    def handle_data(self, data: str) -> None:
-        skipped, alert, english = self._open[-1][1:] if self._open else (False, False, False)
-        if skipped:
-            return
-        self.all.append(data)
-        if alert:
-            self.alert.append(data)
-            if english:
-                self.alert_en.append(data)
-
-
-def _visible_text(html: str) -> str:
-    parser = _Text()
-    parser.feed(html)
-    return " ".join(parser.alert_en or parser.alert or parser.all)
-
-
-@dataclass
-class Form:
-    action: str
-    fields: dict[str, str] = field(default_factory=dict)
-
-
-class _Forms(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__()
-        self.forms: list[Form] = []
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        attributes = {name: value or "" for name, value in attrs}
-        if tag == "form":
-            self.forms.append(Form(attributes.get("action", "")))
-        elif self.forms and tag == "input" and attributes.get("name"):
-            self.forms[-1].fields[attributes["name"]] = attributes.get("value", "")
-
-
-def forms_of(html: str) -> list[Form]:
-    parser = _Forms()
-    parser.feed(html)
-    return parser.forms
-
-
 def _b64url(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
-
-
-def jwks_resolver(jwks: Any, what: str) -> jws.KeyResolver:
-    """A resolver over a published JWKS, by `kid`."""
-    keys = jwks.get("keys") if isinstance(jwks, dict) else None
-    by_kid = {k.get("kid"): k for k in keys or [] if isinstance(k, dict)}
-
-    def resolve(header: dict[str, Any], payload: dict[str, Any]) -> jws.PublicKey:
-        jwk = by_kid.get(header.get("kid"))
-        if jwk is None:
-            raise jws.UnknownKey(f"the {what} names no key of its JWKS")
-        try:
-            return load_public_jwk({k: v for k, v in jwk.items() if k in ("kty", "crv", "x", "y")})
-        except JWKError as exc:
-            raise jws.UnknownKey(str(exc)) from None
-
-    return resolve
 
 
 # -- the journey ---------------------------------------------------------------------------------------

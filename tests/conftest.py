@@ -35,11 +35,34 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(skip)
 
 
+def _worker_database(url: str, worker: str) -> Iterator[str]:
+    """A PostgreSQL database of this xdist worker's own, next to the one CI created: workers run
+    test files in parallel, and each empties its tables between tests."""
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    base = make_url(url)
+    name = f"{base.database}_{worker}"
+    admin = {"host": base.host, "port": base.port or 5432, "user": base.username, "dbname": "postgres"}
+    with psycopg.connect(**admin, autocommit=True) as connection:
+        connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        connection.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield base.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with psycopg.connect(**admin, autocommit=True) as connection:
+            connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
 @pytest.fixture(scope="session")
-def database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
-    if TEST_DATABASE_URL:
-        return TEST_DATABASE_URL
-    return f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.db'}"
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if TEST_DATABASE_URL and ON_POSTGRES and worker:
+        yield from _worker_database(TEST_DATABASE_URL, worker)
+    elif TEST_DATABASE_URL:
+        yield TEST_DATABASE_URL
+    else:
+        yield f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.db'}"
 
 
 @pytest.fixture(scope="session")

@@ -35,7 +35,9 @@ def test_key_file_readable_by_others_is_refused(tmp_path, mode) -> None:
         load_master_key(None, path)
 
 
-@pytest.mark.parametrize("content", ["not base64!", b64url_encode(os.urandom(16)), ""])
+# A fixed short key (16 bytes, not 32): a random one would name the test differently in each
+# xdist worker, and the workers must collect the same tests.
+@pytest.mark.parametrize("content", ["not base64!", b64url_encode(bytes(range(16))), ""])
 def test_malformed_key_file_is_refused(tmp_path, content) -> None:
     path = tmp_path / "master.key"
     path.write_text(content)

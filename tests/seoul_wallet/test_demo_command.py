@@ -152,7 +152,9 @@ def test_the_demo_runs_the_whole_journey_over_http_twice(live_server, platform, 
         assert summary.startswith("✓ citizen-minji-0001 applied for 서울 청년수당") and consent.group(1) in summary
         reported = float(re.search(r"8 steps in ([0-9.]+) s$", summary).group(1))
         print(f"demo run: {reported:.2f} s of steps, {seconds:.2f} s with the interpreter's start")
-        assert reported < 10 and seconds < 10, (reported, seconds)
+        # A bound against a hang, not a benchmark: parallel test workers share two cores (the demo's
+        # own time is printed above; alone it takes about 3 s).
+        assert reported < 60 and seconds < 60, (reported, seconds)
 
     # A secret the token endpoint does not know: the agencies' step fails with the OAuth error.
     document = json.loads(clients.read_text(encoding="utf-8"))
@@ -183,7 +185,7 @@ def test_a_wrong_url_fails_at_the_first_step(tmp_path) -> None:
     clients.write_text(json.dumps({"token_endpoint": f"{url}/oauth/token", "clients": []}), encoding="utf-8")
     result, seconds = run_demo(url, clients, tmp_path)
     assert_failed_at(result, 1, f"cannot reach {url}")
-    assert seconds < 10
+    assert seconds < 30  # refused at once, not after a long connect timeout
 
 
 def test_a_missing_clients_file_says_where_it_was_looked_for(tmp_path) -> None:
@@ -200,4 +202,4 @@ def test_the_demo_runs_against_the_clients_file_the_server_itself_wrote(live_ser
     workdir.mkdir()
     result, seconds = run_demo(live_server, written, workdir)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "8 steps in" in result.stdout.strip().splitlines()[-1] and seconds < 10
+    assert "8 steps in" in result.stdout.strip().splitlines()[-1] and seconds < 60  # a hang guard
