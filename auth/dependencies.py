@@ -44,4 +44,6 @@ class BearerAuth:
                     headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
                 ) from None
 
+        # What the OpenAPI document states for the route (seoul_wallet/openapi_errors.py).
+        dependency.required_scopes = tuple(wanted)  # type: ignore[attr-defined]
         return dependency

@@ -25,6 +25,14 @@ _PAGE_HEADERS = {
 }
 
 
+def too_many_sign_ins(retry_after: int) -> dict[str, str]:
+    """The sign-in form's message when wrong passwords have spent a limit (auth/rate_limits.py)."""
+    return {
+        "ko": f"로그인 시도가 너무 많았습니다. {retry_after}초 뒤에 다시 시도하세요.",
+        "en": f"There were too many sign-in attempts. Try again in {retry_after} seconds.",
+    }
+
+
 class ProviderPages:
     """Renders the provider's pages with the CSRF token helper the composition root provides."""
 

@@ -26,8 +26,9 @@ from starlette.concurrency import run_in_threadpool
 from auth.oauth_requests import Params, ParsedRequest, params_of
 from auth.oidc_clients import DEMO_ACCOUNTS, DEMO_PASSWORD, PROVIDER_SCOPES
 from auth.oidc_grants import IDP_OWNER, SignedInCitizen
-from auth.oidc_pages import ProviderPages
+from auth.oidc_pages import ProviderPages, too_many_sign_ins
 from auth.oidc_server import OpenIDProviderServer
+from auth.rate_limits import SIGNIN_ACCOUNT, SIGNIN_ADDRESS, current_caller
 from keys.api import jwks_router
 
 PREFIX = "/idp"
@@ -162,13 +163,19 @@ def openid_provider_router(
         return pages.error(request, 400, "invalid_request", "the request has characters OAuth parameters cannot hold")
 
     def sign_in_page(
-        request: Request, grant: Any, params: Params, *, error: dict[str, str] | None = None, platform_id: str = ""
+        request: Request,
+        grant: Any,
+        params: Params,
+        *,
+        error: dict[str, str] | None = None,
+        platform_id: str = "",
+        status: int | None = None,
     ) -> Response:
         accounts = server.accounts([pid for pid, _ in DEMO_ACCOUNTS]) if development else []
         return pages.render(
             request,
             "idp_sign_in.html",
-            status=400 if error else 200,
+            status=status or (400 if error else 200),
             client_name=grant.client.name,
             authorization_request=urlencode(params, doseq=True),
             demo_accounts=accounts,
@@ -212,7 +219,25 @@ def openid_provider_router(
                 return pages.error(request, 403, "access_denied", "the development account picker is off")
             account = server.account(picked)
         else:
-            account = server.authenticate(_first(form, "platform_id"), _first(form, "password") or "")
+            # Wrong passwords count per typed platform id and per address; once either limit is
+            # spent, no password is checked (nor scrypt run) until its window ends.
+            caller, typed = current_caller(), _first(form, "platform_id")
+            attempt = ((SIGNIN_ACCOUNT, typed or None), (SIGNIN_ADDRESS, caller.address)) if caller else ()
+            refusal = caller.check(*attempt) if caller else None
+            if refusal is not None:
+                page = sign_in_page(
+                    request,
+                    grant,
+                    params,
+                    error=too_many_sign_ins(refusal.retry_after),
+                    platform_id=(typed or "")[:64],
+                    status=429,
+                )
+                page.headers["Retry-After"] = str(refusal.retry_after)
+                return page
+            account = server.authenticate(typed, _first(form, "password") or "")
+            if account is None and caller:
+                caller.count(*attempt)
         if account is None:
             wrong = {
                 "ko": "플랫폼 ID 또는 비밀번호가 맞지 않습니다.",

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from typing import Any, ClassVar
+from urllib.parse import unquote
 
 from authlib.oauth2.rfc6749 import OAuth2Request
 from authlib.oauth2.rfc6749.errors import InvalidScopeError
@@ -12,9 +14,11 @@ from authlib.oauth2.rfc8414 import AuthorizationServerMetadata
 from fastapi import APIRouter, Request, Response
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
+from starlette.concurrency import run_in_threadpool
 
 from auth.models import OAuthClient
 from auth.oauth_requests import ParsedRequest, SafeClientAuthentication, params_of
+from auth.rate_limits import TOKEN_ADDRESS, TOKEN_CLIENT, TooManyRequests, current_caller
 from auth.tokens import AccessTokenService
 
 TOKEN_PATH = "/oauth/token"
@@ -32,6 +36,33 @@ class _ClientCredentials(ClientCredentialsGrant):
         held = set(self.request.client.scope.split())
         if requested - held:
             raise InvalidScopeError(description=f"this client does not hold: {' '.join(sorted(requested - held))}")
+
+
+def _named_client(authorization: str | None, params: dict[str, list[str]]) -> str | None:
+    """The client id a token request names (HTTP Basic, RFC 6749 §2.3.1, or the form), before any
+    check: what the per-client limit counts. None when it names none legibly."""
+    scheme, _, credentials = (authorization or "").strip().partition(" ")
+    if scheme.lower() == "basic":
+        # Decoded as leniently as Authlib decodes it, so the id counted is the id it authenticates.
+        try:
+            decoded = base64.b64decode(credentials.strip()).decode("utf-8")
+        except ValueError:  # binascii.Error, UnicodeDecodeError, and non-ASCII text in the header
+            return None
+        user, colon, _ = decoded.partition(":")
+        return (unquote(user) if colon else decoded) or None
+    named = params.get("client_id") or []
+    return named[0] if len(named) == 1 and named[0] else None
+
+
+def _too_many_requests(exc: TooManyRequests) -> Response:
+    # RFC 6749 §5.2 has no error code for "not now": the status (429, RFC 6585 §4) and Retry-After
+    # say it. The body keeps the endpoint's OAuth error format, and its code is the one OAuth
+    # registers for "the server cannot handle the request now, try later" (`temporarily_unavailable`,
+    # §4.1.2.1); `invalid_request` or `invalid_client` would tell the client to fix a request or a
+    # secret that may be fine.
+    body = {"error": "temporarily_unavailable", "error_description": str(exc)}
+    headers = {"Retry-After": str(exc.retry_after), "Cache-Control": "no-store", "Pragma": "no-cache"}
+    return Response(json.dumps(body), status_code=429, media_type="application/json", headers=headers)
 
 
 class PlatformAuthorizationServer(SafeClientAuthentication):
@@ -105,6 +136,10 @@ def authorization_server_router(engine: Engine, tokens: AccessTokenService, scop
             200: {"description": "An access token", "content": {"application/json": {}}},
             400: {"description": "OAuth 2.0 error (RFC 6749 §5.2)", "content": {"application/json": {}}},
             401: {"description": "Client authentication failed", "content": {"application/json": {}}},
+            429: {
+                "description": "Too many token requests for this client or from this address; see Retry-After",
+                "content": {"application/json": {}},
+            },
         },
         openapi_extra={
             "requestBody": {
@@ -127,7 +162,16 @@ def authorization_server_router(engine: Engine, tokens: AccessTokenService, scop
         },
     )
     async def token(request: Request) -> Response:
-        oauth_request = ParsedRequest("POST", token_endpoint, request.headers, params_of(await request.form()))
+        params = params_of(await request.form())
+        caller = current_caller()
+        # Counted before the secret is checked, every request: guessing a secret, or flooding the
+        # endpoint (each attempt costs a hash and a signature), spends the same budget.
+        if caller is not None:
+            client_id = _named_client(request.headers.get("authorization"), params)
+            refusal = await run_in_threadpool(caller.count, (TOKEN_ADDRESS, caller.address), (TOKEN_CLIENT, client_id))
+            if refusal is not None:
+                return _too_many_requests(refusal)
+        oauth_request = ParsedRequest("POST", token_endpoint, request.headers, params)
         response = server.create_token_response(oauth_request)
         response.headers["Cache-Control"] = "no-store"
         response.headers["Pragma"] = "no-cache"

@@ -82,7 +82,9 @@ class PlatformTokenValidator(JWTBearerTokenValidator):
         except jws.JWSError:
             raise InvalidTokenError() from None
         # Authlib would accept any algorithm joserfc knows; ours are ES256/EdDSA only, never none/HMAC.
-        if header.get("alg") not in jws.ALLOWED_ALGORITHMS or header.get("typ") not in ("at+jwt", "application/at+jwt"):
+        alg, typ = header.get("alg"), header.get("typ")
+        # A header value of the wrong JSON type (an array is unhashable) is a refusal, not a TypeError.
+        if not isinstance(alg, str) or alg not in jws.ALLOWED_ALGORITHMS or typ not in ("at+jwt", "application/at+jwt"):
             raise InvalidTokenError()
         if any(name in header for name in jws.KEY_NAMING_HEADERS) or "crit" in header:
             raise InvalidTokenError()

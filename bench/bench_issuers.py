@@ -64,7 +64,7 @@ def _context():
 def bulk_worker(file: Path) -> None:
     """Run in a fresh process: stream `file` into offers, print offers/s and peak RSS as JSON."""
     from issuers.bulk import Bulk
-    from issuers.models import Batch
+    from issuers.bulk_rows import file_digest
     from issuers.offers import Offers
 
     context = _context()
@@ -72,19 +72,13 @@ def bulk_worker(file: Path) -> None:
     assert agency is not None
     bulk = Bulk(Offers(context))
     progress = bulk.open(agency, "resident_registration", "jsonl")
-    batch = Batch(
-        id=progress.batch_id,
-        agency="mois",
-        credential_type="resident_registration",
-        format="jsonl",
-        created_at=0,
-        updated_at=0,
-    )
-    started = time.perf_counter()
+    started = time.perf_counter()  # the part's digest is read as the CLI reads it: part of the cost
+    fingerprint, line_count = file_digest(file)
+    claim = bulk.claim_part(agency, progress.batch_id, "file", fingerprint, line_count)
     created = 0
     with file.open("rb") as handle, open(os.devnull, "w") as sink:
         lines = (raw.decode("utf-8").rstrip("\n") for raw in handle)
-        for chunk in bulk.process(agency, batch, lines, track_lines=True):
+        for chunk in bulk.run_part(agency, claim, lines):
             for result in chunk:  # results are written out, as the CLI does
                 sink.write(json.dumps(result) + "\n")
                 created += "offer_id" in result

@@ -119,7 +119,7 @@ def pipeline(seconds: float, rounds: int) -> dict[str, float]:
         presentation = present(held, ["sub", "birth_date"], aud=aud, nonce=nonce)
         today = dt.date.today()
 
-        def verify_one() -> bool:  # what VerifierService._accept does per credential, minus the consent write
+        def verify_one() -> bool:  # what verifiers/presentation_checks.py does per credential, minus the consent write
             now = int(time.time())
             result = sd_jwt_vc.verify_sd_jwt_vc(
                 presentation, service.registry, expected_aud=aud, expected_nonce=nonce, now=now

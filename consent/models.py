@@ -101,3 +101,16 @@ class ConsentEvent(SQLModel, table=True):
     details: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     salt: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
     leaf_index: int = Field(sa_column=Column(BigInteger, nullable=False, unique=True))
+
+
+class ConsentStatusAllocation(SQLModel, table=True):
+    """Where a verifier's consent status list stands: how many indexes it has handed out, and the
+    index its permuted allocation starts at (consent/status_indexes.py). Read and advanced under the
+    log lock, like every change to the ledger."""
+
+    __tablename__ = "consent_status_allocations"
+
+    verifier_id: str = Field(primary_key=True, max_length=80)
+    allocated: int = Field(sa_column=Column(BigInteger, nullable=False))
+    # Above every index handed out in order before indexes were permuted (block-aligned); 0 otherwise.
+    first_index: int = Field(sa_column=Column(BigInteger, nullable=False))

@@ -10,7 +10,15 @@ Two ways a presentation gets its grant (issue: "every accepted presentation is t
   presented credential disclosed), so it appears in her own list of consents whichever wallet
   presented.
 
-Either way the ledger logs a `used` event for the presentation.
+Either way the ledger logs a `used` event for the presentation, exactly once per request.
+
+Idempotency (the verifier's key is its request id): the verifier may repeat a grant call whose
+answer it never got (a timeout, its own crash; see verifiers/acceptance.py). A repeat of the same
+presentation (same request id, same evidence) answers the same record and receipt and appends
+nothing, whatever became of the consent since: a use already logged is never logged twice, nor
+refused afterwards (a withdrawal after the use does not undo it). Each presentation consent is a
+one-time record under one link, so the record's one `used` event is this request's use. A 409
+means nothing was logged for this request (the verifier then rolls its acceptance back).
 """
 
 # No `from __future__ import annotations`: FastAPI must see the dependency (a local) as an object.
@@ -19,15 +27,18 @@ import time
 from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, HTTPException
+from anyio import CapacityLimiter, to_thread
+from anyio.lowlevel import RunVar
+from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from sqlalchemy import Connection, delete, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Field as SQLField
 from sqlmodel import Session, SQLModel
 
-from consent.models import ConsentRecord
+from consent.models import ConsentEvent, ConsentRecord
 from consent.schemas import (
     HOLDER_KEY_PATTERN,
     PLATFORM_ID_PATTERN,
@@ -42,12 +53,17 @@ from consent.schemas import (
     Service,
     Validity,
 )
-from consent.service import ConsentError, ConsentLedger, StateConflict
+from consent.service import ConsentError, ConsentLedger, ConsentNotFound, StateConflict
 from keys.subjects import PairwiseSubjects, SubjectError, check_platform_id
 
 PROBLEM_JSON = "application/problem+json"
 # A presentation's consent covers that one check; it is valid for a day so a slow wallet still fits.
 PRESENTATION_VALIDITY = dt.timedelta(days=1)
+# Threads of this route's own, per event loop (so per worker process): a verifier awaiting this
+# route from a request of the same server must find it able to run, whatever holds the shared pool
+# of synchronous routes (issue 14, defect 8). Appends are serialised by the log lock anyway.
+GRANT_CAPACITY = 4
+_grant_threads: RunVar[CapacityLimiter] = RunVar("consent_presentation_grant_threads")
 
 
 class PresentationLink(SQLModel, table=True):
@@ -64,6 +80,7 @@ class PresentationLink(SQLModel, table=True):
 
 _LINKS = PresentationLink.__table__
 _RECORDS = ConsentRecord.__table__
+_EVENTS = ConsentEvent.__table__
 
 
 class PresentationGrantIn(BaseModel):
@@ -155,26 +172,59 @@ class PresentationConsentRefused(ConsentError):
         self.reason = reason
 
 
+def _use_logged(ledger: ConsentLedger, record_id: str) -> bool:
+    with ledger.engine.connect() as conn:
+        used = select(_EVENTS.c.id).where(_EVENTS.c.record_id == record_id, _EVENTS.c.type == "used").limit(1)
+        return conn.execute(used).first() is not None
+
+
+def _out(
+    ledger: ConsentLedger, record_id: str, verifier_id: str, by: Literal["wallet", "verifier"]
+) -> PresentationGrantOut:
+    return PresentationGrantOut(
+        record_id=record_id, receipt=ledger.receipt_for_verifier(record_id, verifier_id), recorded_by=by
+    )
+
+
+def _use_wallet_consent(ledger: ConsentLedger, verifier_id: str, record_id: str) -> PresentationGrantOut:
+    """Log the use of the consent the citizen's wallet linked, once: a repeat finds it logged."""
+    with ledger.engine.connect() as conn:
+        row = conn.execute(
+            select(_RECORDS.c.one_time).where(
+                _RECORDS.c.id == record_id, _RECORDS.c.verifier_id == verifier_id, _RECORDS.c.body.is_not(None)
+            )
+        ).first()
+    if row is None:
+        raise ConsentNotFound("no such consent")
+    if not row.one_time:
+        # Idempotency rests on it: one link, one record, one `used` event (the state machine makes
+        # a one-time consent `used_up`), so a logged use is this request's and no other's.
+        raise PresentationConsentRefused("consent_not_one_time", "a presentation's consent is a one-time consent")
+    if not _use_logged(ledger, record_id):
+        try:
+            ledger.record_use(record_id, verifier_id)
+        except StateConflict as exc:
+            # `used_up` with its use logged: a concurrent post of this request logged it first.
+            if exc.state != "used_up" or not _use_logged(ledger, record_id):
+                raise PresentationConsentRefused(f"consent_{exc.state}", f"the consent is {exc.state}") from None
+    return _out(ledger, record_id, verifier_id, "wallet")
+
+
 def record_presentation_grant(
     ledger: ConsentLedger, verifier_id: str, body: PresentationGrantIn, subjects: PairwiseSubjects | None = None
 ) -> PresentationGrantOut:
     """Find the grant the wallet linked to this request, or record one from the presentation; then
-    log the use. Refused (PresentationConsentRefused) when the linked consent is not in force."""
+    log the use. Refused (PresentationConsentRefused) when the linked consent is not in force.
+
+    Idempotent per (verifier, request id): a repeat of the same presentation answers the same
+    record and logs nothing (see the module docstring)."""
     # A link to another citizen's consent (her answer was refused) never covers this presentation.
     release_foreign_link(ledger, verifier_id, body.request_id, f"citizen:{body.subject}")
     with Session(ledger.engine) as session:
         link = session.get(PresentationLink, (verifier_id, body.request_id))
     if link is not None and link.evidence_sha256 is None:
         # The citizen's wallet recorded this consent: it must still be granted when the response arrives.
-        try:
-            ledger.record_use(link.record_id, verifier_id)
-        except StateConflict as exc:
-            raise PresentationConsentRefused(f"consent_{exc.state}", f"the consent is {exc.state}") from None
-        return PresentationGrantOut(
-            record_id=link.record_id,
-            receipt=ledger.receipt_for_verifier(link.record_id, verifier_id),
-            recorded_by="wallet",
-        )
+        return _use_wallet_consent(ledger, verifier_id, link.record_id)
     if link is None:
 
         def add_link(conn: Connection, record_id: str) -> None:
@@ -200,17 +250,15 @@ def record_presentation_grant(
         except StateConflict as exc:  # cannot happen to a fresh record; refused, and nothing written
             raise PresentationConsentRefused(f"consent_{exc.state}", f"the consent is {exc.state}") from None
         else:
-            return PresentationGrantOut(
-                record_id=record_id,
-                receipt=ledger.receipt_for_verifier(record_id, verifier_id),
-                recorded_by="verifier",
-            )
+            return _out(ledger, record_id, verifier_id, "verifier")
     if link.evidence_sha256 != body.evidence_sha256:
         raise PresentationConsentRefused("consent_for_another_presentation", "this request has another grant")
     record_id = link.record_id
-    # A retry or a concurrent post of this presentation: the record is normally complete already.
-    # Both steps are idempotent, so they complete a record left partial by an older version (which
-    # wrote it in several transactions) and never fail a complete one.
+    if _use_logged(ledger, record_id):
+        # A repeat of this presentation (a retry, a concurrent post): the same record, nothing appended.
+        return _out(ledger, record_id, verifier_id, "verifier")
+    # A record left partial by an older version (which wrote it in several transactions): both
+    # steps are idempotent, so they complete it.
     try:
         ledger.grant(record_id, actor="citizen")
     except StateConflict as exc:
@@ -221,9 +269,7 @@ def record_presentation_grant(
     except StateConflict as exc:
         if exc.state != "used_up":  # a retry after the use was logged is fine
             raise PresentationConsentRefused(f"consent_{exc.state}", f"the consent is {exc.state}") from None
-    return PresentationGrantOut(
-        record_id=record_id, receipt=ledger.receipt_for_verifier(record_id, verifier_id), recorded_by="verifier"
-    )
+    return _out(ledger, record_id, verifier_id, "verifier")
 
 
 def _record_from(verifier_id: str, body: PresentationGrantIn, subjects: PairwiseSubjects | None) -> ConsentRecordIn:
@@ -255,11 +301,31 @@ def _record_from(verifier_id: str, body: PresentationGrantIn, subjects: Pairwise
     )
 
 
+def _grant_limiter() -> CapacityLimiter:
+    try:
+        return _grant_threads.get()
+    except LookupError:
+        limiter = CapacityLimiter(GRANT_CAPACITY)
+        _grant_threads.set(limiter)
+        return limiter
+
+
 def presentation_grants_router(
-    ledger: ConsentLedger, verifier_record: Callable[..., Any], subjects: PairwiseSubjects | None = None
+    ledger: ConsentLedger, verifier_record: Callable[[Request], Any], subjects: PairwiseSubjects | None = None
 ) -> APIRouter:
-    """POST /consent/presentation-grants, for verifiers (scope `consent:record`)."""
+    """POST /consent/presentation-grants, for verifiers (scope `consent:record`).
+
+    `verifier_record(request)` authenticates the caller (a bearer check). It and the grant run in
+    this route's own threads (GRANT_CAPACITY per worker), never in the pool the synchronous routes
+    share: the platform's verifier awaits this route from inside a request of the same server, so
+    it must be able to run while that pool is busy."""
     router = APIRouter(prefix="/consent")
+
+    async def authenticated(request: Request) -> Any:
+        return await to_thread.run_sync(verifier_record, request, limiter=_grant_limiter())
+
+    # The contract's `security` (and the fuzzing's check of it) comes from the bearer check's scopes.
+    authenticated.required_scopes = getattr(verifier_record, "required_scopes", ())  # type: ignore[attr-defined]
 
     @router.post(
         "/presentation-grants",
@@ -271,12 +337,18 @@ def presentation_grants_router(
             **{s: {"content": {PROBLEM_JSON: {}}} for s in (401, 403, 422)},
         },
     )
-    def record(body: PresentationGrantIn, caller: Annotated[Any, Depends(verifier_record)]) -> Any:
+    async def record(body: PresentationGrantIn, caller: Annotated[Any, Depends(authenticated)]) -> Any:
         subject = getattr(caller, "subject", "")
         if not subject.startswith("verifier:"):
             raise HTTPException(403, "this endpoint is for verifiers")
         try:
-            return record_presentation_grant(ledger, subject, body, subjects)
+            return await to_thread.run_sync(
+                record_presentation_grant, ledger, subject, body, subjects, limiter=_grant_limiter()
+            )
+        except ValidationError as exc:
+            # The body passed its own schema but not the consent record's (a purpose code that is not
+            # a DPV purpose, an empty claim path): the caller's mistake, answered like any invalid body.
+            raise RequestValidationError(exc.errors(include_url=False, include_context=False)) from None
         except PresentationConsentRefused as exc:
             return JSONResponse(
                 {

@@ -28,6 +28,7 @@ from consent.checkpoint import Checkpoint, NoteVerifier
 from consent.models import ConsentEvent, ConsentRecord
 from consent.receipts import RECEIPT_TYP, commitment
 from consent.schemas import SCHEMA_VERSION, ConsentRecordIn, to_timestamp
+from consent.status_indexes import allocate_status_index, list_size
 from keys import jws
 from keys.jwk import b64url_encode
 from keys.keyring import KeyRing
@@ -36,8 +37,6 @@ from vc.status_list import INVALID, STATUS_LIST_TYP, SUSPENDED, VALID, StatusLis
 LEDGER_OWNER = "ledger"
 STATUS_BITS = 2
 STATUS_LIST_TTL = 30
-# Lists are padded to a multiple of this many entries so their size says little about activity.
-STATUS_LIST_BLOCK = 1024
 
 _RECORDS = ConsentRecord.__table__
 _EVENTS = ConsentEvent.__table__
@@ -144,7 +143,8 @@ def status_value(state: str, valid_from: int, valid_until: int, now: float) -> i
 
 class ConsentLedger:
     """The ledger over one database; `origin` names the log in checkpoints, `base_url` is where its
-    HTTP endpoints (status lists, keys) are served."""
+    HTTP endpoints (status lists, keys) are served, `status_index_key` (`status_index_key(master
+    key)`) permutes the verifiers' status list indexes."""
 
     def __init__(
         self,
@@ -153,9 +153,11 @@ class ConsentLedger:
         *,
         origin: str,
         base_url: str,
+        status_index_key: bytes,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.engine = engine
+        self.status_index_key = status_index_key
         self.keyring = keyring
         self.origin = origin
         self.base_url = base_url.rstrip("/")
@@ -236,15 +238,13 @@ class ConsentLedger:
             named["citizen"] = f"pairwise:{record.citizen_at_recipient}"
         body = {"id": record_id, "schema_version": SCHEMA_VERSION, **named}
         # Under the log lock, so concurrent requests never take the same status index.
-        last = conn.execute(
-            select(func.max(_RECORDS.c.status_index)).where(_RECORDS.c.verifier_id == record.recipient)
-        ).scalar()
+        status_index = allocate_status_index(conn, self.status_index_key, record.recipient)
         conn.execute(
             insert(_RECORDS).values(
                 id=record_id,
                 citizen_id=record.citizen,
                 verifier_id=record.recipient,
-                status_index=0 if last is None else last + 1,
+                status_index=status_index,
                 state="requested",
                 one_time=record.frequency.kind == "one_time",
                 valid_from=to_timestamp(record.validity.start),
@@ -619,8 +619,7 @@ class ConsentLedger:
                     _RECORDS.c.verifier_id == verifier_id
                 )
             ).all()
-        size = max((row.status_index for row in rows), default=-1) + 1
-        size = max(STATUS_LIST_BLOCK, -(-size // STATUS_LIST_BLOCK) * STATUS_LIST_BLOCK)
+        size = list_size(max((row.status_index for row in rows), default=None))
         # Unused indexes read INVALID: no consent exists there.
         status_list = StatusList.from_bytes(b"\x55" * (size * STATUS_BITS // 8), STATUS_BITS)
         for row in rows:

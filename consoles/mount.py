@@ -31,7 +31,14 @@ from consoles.context import Console
 from consoles.officers import CONSOLES_CLIENT_ID, officer, seed_development_consoles
 from consoles.records import Records
 from consoles.rendering import CONSOLE_OF, ConsolePages
-from consoles.signin import ConsoleProvider, ConsoleSignIn, SignInFailed, SignInUnavailable, local_path
+from consoles.signin import (
+    ConsoleProvider,
+    ConsoleSignIn,
+    SignInFailed,
+    SignInThrottled,
+    SignInUnavailable,
+    local_path,
+)
 from seoul_wallet.app import Platform
 from seoul_wallet.browser import SignedSessionCookie, csrf_token
 from wallet.web.messages import LANGUAGES, N_
@@ -143,6 +150,16 @@ def _install_entry(app: FastAPI, console: Console, signin: ConsoleSignIn, *, sec
             return await signin.callback(request)
         except SignInUnavailable as exc:
             return _unavailable(request, console, exc)
+        except SignInThrottled as exc:  # a rate limit (auth/rate_limits.py): 429, and when to come back
+            page = pages.message(
+                request,
+                429,
+                N_("Sign-in is not available"),
+                N_("Nothing was done. Try again in a moment; if it persists, tell the platform's operators."),
+                detail=str(exc),
+            )
+            page.headers["Retry-After"] = str(exc.retry_after)
+            return page
         except SignInFailed as exc:
             return pages.message(
                 request, 400, N_("Sign-in failed"), N_("Sign-in did not complete. Please try again."), detail=str(exc)

@@ -27,6 +27,9 @@ from authlib.integrations.starlette_client import OAuth, OAuthError
 from fastapi import Request, Response
 from fastapi.responses import RedirectResponse
 from joserfc.errors import JoseError
+from starlette.concurrency import run_in_threadpool
+
+from auth.rate_limits import SIGNIN_ADDRESS, current_caller
 
 log = logging.getLogger("seoul_wallet.consoles")
 
@@ -58,6 +61,14 @@ class SignInUnavailable(Exception):
 
 class SignInFailed(Exception):
     """The provider's answer could not be verified: nobody was signed in."""
+
+
+class SignInThrottled(SignInFailed):
+    """Too many sign-ins failed from this address: none is tried until `retry_after` seconds pass."""
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(f"too many failed sign-ins from this address; try again in {retry_after} seconds")
+        self.retry_after = retry_after
 
 
 def local_path(value: object, default: str = "/consoles") -> str:
@@ -132,6 +143,24 @@ class ConsoleSignIn:
         return response
 
     async def callback(self, request: Request) -> Response:
+        """Complete a sign-in. Failures count against the address (the per-address limit the
+        provider's sign-in form shares); the password itself is typed, and limited per account, at
+        the provider. Once the address's limit is spent, no code is exchanged until it resets: each
+        exchange is a call to the provider."""
+        caller = current_caller()
+        attempt = (SIGNIN_ADDRESS, caller.address if caller else None)
+        # The counters may be a database: off the event loop.
+        refusal = await run_in_threadpool(caller.check, attempt) if caller else None
+        if refusal is not None:
+            raise SignInThrottled(refusal.retry_after)
+        try:
+            return await self._complete(request)
+        except SignInFailed:
+            if caller is not None:
+                await run_in_threadpool(caller.count, attempt)
+            raise
+
+    async def _complete(self, request: Request) -> Response:
         client = await self._client()
         assert self.config is not None
         if "error" in request.query_params:

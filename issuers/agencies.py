@@ -17,6 +17,7 @@ from auth.clients import ClientCredentials, register_client
 from issuers.credential_types import CredentialType
 from issuers.models import Agency
 from keys.keyring import KeyRing
+from keys.names import check_display_name
 
 SLUG = re.compile(r"^[a-z][a-z0-9-]{1,31}$")
 AGENCY_SCOPES = ["credentials:offer", "credentials:revoke"]
@@ -92,8 +93,12 @@ class Agencies:
         if not isinstance(slug, str) or not SLUG.match(slug):
             raise AgencyError("slug", "must be 2-32 characters: a lowercase letter, then letters, digits or '-'")
         for field, value in (("name.ko", name_ko), ("name.en", name_en)):
-            if not isinstance(value, str) or not value.strip() or len(value) > 200:
+            if not isinstance(value, str):
                 raise AgencyError(field, "must be a non-empty name of at most 200 characters")
+            try:  # no newline, escape or bidirectional override: a name must read as what it is
+                check_display_name(value, field)
+            except ValueError:
+                raise AgencyError(field, "must be 1 to 200 visible characters, with no control characters") from None
         wanted = list(dict.fromkeys(credential_types))
         if not wanted:
             raise AgencyError("credential_types", "must list at least one credential type")

@@ -10,17 +10,18 @@ import hashlib
 import io
 import json
 from collections.abc import Callable
-from typing import Any
+from typing import Annotated, Any
 
 import segno
-from fastapi import APIRouter, Depends, HTTPException, Request, Response
+from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, Response
 from fastapi.responses import JSONResponse
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 
 from issuers.agencies import AgencyError, AgencyInfo
-from issuers.bulk import BatchProgress, BatchStateError, Bulk, count_lines, iter_text_lines
+from issuers.bulk import BatchProgress, BatchStateError, Bulk, PartBusy, parse_idempotency_key
+from issuers.bulk_rows import count_lines, iter_text_lines
 from issuers.context import IssuerContext, build_context
 from issuers.credential_types import ClaimError, CredentialType
 from issuers.models import Offer
@@ -376,6 +377,12 @@ def create_router(
             summary=f"{action.capitalize()} a credential (scope credentials:revoke)",
             response_model=OfferState,
             name=f"{action}_credential",
+            responses={
+                409: {
+                    "description": "Not possible in the offer's state (not redeemed, revoked, changed meanwhile)",
+                    "content": {"application/problem+json": {}},
+                }
+            },
         )
         def change(slug: str, offer_id: str, token: Any = require_revoke) -> Any:
             agency = own_agency(slug, token)
@@ -390,26 +397,62 @@ def create_router(
 
     # -- bulk ------------------------------------------------------------------------------------------
 
+    idempotency_key_header = Header(
+        default=None,
+        alias="Idempotency-Key",
+        description=(
+            "draft-ietf-httpapi-idempotency-key-header: an RFC 8941 String (a bare token is read as the same "
+            "key). The same key and body again return the first outcome; another body with it is a 422"
+        ),
+    )
+
+    def _batch_refused(exc: BatchStateError) -> JSONResponse:
+        response = _problem(exc.status, "Batch refused", exc.message)
+        if isinstance(exc, PartBusy):
+            response.headers["Retry-After"] = str(exc.retry_after)
+        return response
+
     @router.post(
         "/issuers/{slug}/batches",
         tags=["agency API"],
-        summary="Open a bulk issuance batch",
+        summary="Open a bulk issuance batch (with Idempotency-Key: the batch that key names)",
         status_code=201,
         response_model=BatchOut,
+        responses={
+            400: {"description": "A malformed Idempotency-Key", "content": {PROBLEM_JSON: {}}},
+            422: {"description": "The key names a batch of another type or format", "content": {PROBLEM_JSON: {}}},
+        },
     )
-    def open_batch(slug: str, body: BatchCreate, token: Any = require_offer) -> Any:
+    def open_batch(
+        slug: str, body: BatchCreate, token: Any = require_offer, idempotency_key: str | None = idempotency_key_header
+    ) -> Any:
         agency = own_agency(slug, token)
         try:
-            progress = bulk.open(agency, body.credential_type, body.format)
+            key = parse_idempotency_key(idempotency_key) if idempotency_key is not None else None
+            progress = bulk.open(agency, body.credential_type, body.format, key=key)
         except OfferError as exc:
             return _field_problem(exc.field, exc.message, exc.status)
+        except BatchStateError as exc:
+            return _batch_refused(exc)
         return JSONResponse(_batch_out(progress).model_dump(), status_code=201)
 
     @router.post(
         "/issuers/{slug}/batches/{batch_id}/rows",
         tags=["agency API"],
-        summary="Append rows (whole lines of JSON Lines or CSV) to a batch; returns each row's offer or error",
+        summary=(
+            "Append rows (whole lines of JSON Lines or CSV) to a batch; returns each row's offer or error. "
+            "Idempotent: the same body again (same bytes, or same Idempotency-Key) gets its lines' outcome"
+        ),
         response_model=BatchChunkResult,
+        responses={
+            400: {"description": "A malformed Idempotency-Key", "content": {PROBLEM_JSON: {}}},
+            404: {"description": "No such batch", "content": {PROBLEM_JSON: {}}},
+            409: {
+                "description": "The batch is closed, or this body is still being processed (Retry-After)",
+                "content": {PROBLEM_JSON: {}},
+            },
+            422: {"description": "The Idempotency-Key was used with another body", "content": {PROBLEM_JSON: {}}},
+        },
         openapi_extra={
             "requestBody": {
                 "required": True,
@@ -420,24 +463,30 @@ def create_router(
             }
         },
     )
-    async def append_rows(slug: str, batch_id: str, request: Request, token: Any = require_offer) -> Any:
+    async def append_rows(
+        slug: str,
+        batch_id: str,
+        request: Request,
+        token: Any = require_offer,
+        idempotency_key: str | None = idempotency_key_header,
+    ) -> Any:
         agency = await run_in_threadpool(own_agency, slug, token)  # may read the database
         data = await request.body()  # bounded by the platform's body limit; send a big file in parts
-        count = count_lines(data)
+        fingerprint = Bulk.fingerprint(data)
 
         def work() -> Any:
-            batch, first = bulk.reserve_lines(agency.slug, batch_id, count)
-            results: list[dict[str, Any]] = []
-            for chunk in bulk.process(agency, batch, iter_text_lines(data), first):
-                results.extend(chunk)
+            # Without a key, the body's own bytes name it: sent again, it is the same part.
+            key = parse_idempotency_key(idempotency_key) if idempotency_key is not None else f"sha256:{fingerprint}"
+            claim = bulk.claim_part(agency, batch_id, key, fingerprint, count_lines(data))
+            results = [r for chunk in bulk.run_part(agency, claim, iter_text_lines(data)) for r in chunk]
             progress = bulk.get(agency.slug, batch_id)
             assert progress is not None
-            return BatchChunkResult(batch=_batch_out(progress), first_line=first, results=results)
+            return BatchChunkResult(batch=_batch_out(progress), first_line=claim.first_line, results=results)
 
         try:
             return await run_in_threadpool(work)
         except BatchStateError as exc:
-            return _problem(exc.status, "Batch refused", exc.message)
+            return _batch_refused(exc)
 
     @router.get(
         "/issuers/{slug}/batches/{batch_id}",
@@ -459,12 +508,17 @@ def create_router(
         response_model=list[BatchErrorOut],
     )
     def batch_errors(
-        slug: str, batch_id: str, after_line: int = 0, limit: int = 1000, token: Any = require_offer
+        slug: str,
+        batch_id: str,
+        # Bounded to what a line number column holds: a larger one was an overflow (500) in the database.
+        after_line: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,
+        limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
+        token: Any = require_offer,
     ) -> list[BatchErrorOut]:
         agency = own_agency(slug, token)
         if bulk.get(agency.slug, batch_id) is None:
             raise HTTPException(404, "no such batch")
-        rows = bulk.errors(agency.slug, batch_id, after_line, max(1, min(limit, 10_000)))
+        rows = bulk.errors(agency.slug, batch_id, after_line, limit)
         return [BatchErrorOut(line=r.line, field=r.field, message=r.message) for r in rows]
 
     @router.post(
@@ -478,7 +532,7 @@ def create_router(
         try:
             return _batch_out(bulk.close(agency.slug, batch_id))
         except BatchStateError as exc:
-            return _problem(exc.status, "Batch refused", exc.message)
+            return _batch_refused(exc)
 
     # -- admin API ---------------------------------------------------------------------------------------
 

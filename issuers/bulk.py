@@ -1,34 +1,52 @@
-"""Bulk issuance for predictive administration: a cohort file becomes offers, streaming.
+"""Bulk issuance for predictive administration: a cohort file becomes offers, streaming, idempotently.
 
-Rows are read one at a time and written in transactions of `CHUNK_ROWS`, so memory stays flat for
-a million-row file. A malformed row becomes a `BatchError` with its line number and never stops or
-rolls back its neighbours. Over HTTP a file arrives as several bodies (each under the platform's
-body limit) appended to one batch; the CLI streams the file itself.
+A batch receives its rows in parts: bodies over HTTP (each under the platform's body limit), or the
+whole file from the CLI. A part is named by a key (the request's Idempotency-Key, or derived from its
+bytes) and gets its line numbers once, so a part sent again, because its response was lost or the
+server died under it, maps to the same lines. A line is the identity of its row: one offer per
+(batch, line), enforced by a unique index, so no retry can create a second offer.
+
+Rows are settled in transactions of `CHUNK_ROWS`: the offers, the error rows, the batch's counters and
+the part's progress (`done_through`) commit together, so after any crash `lines == created + failed`
+and a retry resumes after the last committed row, first returning the stored outcome of those before.
+A malformed row becomes a `BatchError` with its line number and never stops or rolls back its
+neighbours.
 """
 
 from __future__ import annotations
 
-import csv
-import io
+import hashlib
+import itertools
 import json
+import re
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import insert, update
+from sqlalchemy import func, insert, update
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from issuers.agencies import AgencyInfo
+from issuers.bulk_rows import parse_rows
 from issuers.credential_types import ClaimError
-from issuers.models import Batch, BatchError, Offer
+from issuers.models import Batch, BatchError, BatchPart, Offer
 from issuers.offers import OfferError, Offers
 from issuers.sealing import new_id
 
 CHUNK_ROWS = 1000
 FORMATS = ("jsonl", "csv")
-MAX_LINE = 16 * 1024
 MAX_STORED_MESSAGE = 500
+MAX_STORED_FIELD = 200
+MAX_KEY = 255
+# How long a claim on a part keeps a retry out (409) without news; renewed at every transaction of
+# rows, so it only runs out when the request died. Safety never rests on it: the part's row lock does.
+PART_LEASE = 5
+STORED_PAGE = 5000
+# RFC 8941 §3.3.3 sf-string: printable ASCII in double quotes, with \" and \\ escaped.
+_SF_STRING = re.compile(r'"((?:[\x20\x21\x23-\x5b\x5d-\x7e]|\\["\\])*)"')
+_BARE_KEY = re.compile(r"[A-Za-z0-9._~:+/=-]+")
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,23 +59,21 @@ class BatchProgress:
     lines: int
     created: int
     failed: int
+    pending_lines: int
     created_at: int
     updated_at: int
 
 
-def _progress(row: Batch) -> BatchProgress:
-    return BatchProgress(
-        batch_id=row.id,
-        agency=row.agency,
-        credential_type=row.credential_type,
-        format=row.format,
-        state=row.state,
-        lines=row.lines,
-        created=row.created,
-        failed=row.failed,
-        created_at=row.created_at,
-        updated_at=row.updated_at,
-    )
+@dataclass(frozen=True, slots=True)
+class PartClaim:
+    """A part's place in its batch; `owned`: this caller holds the lease and settles what is left."""
+
+    batch_id: str
+    key: str
+    first_line: int
+    last_line: int
+    done_through: int
+    owned: bool
 
 
 class BatchStateError(ValueError):
@@ -66,41 +82,110 @@ class BatchStateError(ValueError):
         self.status, self.message = status, message
 
 
+class PartBusy(BatchStateError):
+    """Another request is processing this part (draft-ietf-httpapi-idempotency-key-header: 409)."""
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(409, "a request with this Idempotency-Key is still being processed; retry later")
+        self.retry_after = retry_after
+
+
+def parse_idempotency_key(value: str) -> str:
+    """The `Idempotency-Key` header: an RFC 8941 String (draft-ietf-httpapi-idempotency-key-header
+    §2.1). A bare token (how Stripe and others document it) is taken as that same key."""
+    value = value.strip(" ")  # RFC 8941 §4.2: leading and trailing spaces are discarded
+    match = _SF_STRING.fullmatch(value)
+    if match is not None:
+        key = re.sub(r'\\(["\\])', r"\1", match.group(1))
+    elif _BARE_KEY.fullmatch(value):
+        key = value
+    else:
+        raise BatchStateError(400, 'Idempotency-Key must be one Structured Field String (RFC 8941), e.g. "8e03978e"')
+    if not 1 <= len(key) <= MAX_KEY:
+        raise BatchStateError(400, f"Idempotency-Key must hold 1 to {MAX_KEY} characters")
+    return key
+
+
 class Bulk:
-    def __init__(self, offers: Offers) -> None:
+    def __init__(self, offers: Offers, lease_seconds: int = PART_LEASE) -> None:
         self.offers = offers
         self.engine = offers.context.engine
+        self.lease_seconds = lease_seconds
 
-    def open(self, agency: AgencyInfo, type_id: Any, fmt: Any) -> BatchProgress:
-        """Start a batch of offers of one credential type."""
+    @staticmethod
+    def fingerprint(data: bytes) -> str:
+        return hashlib.sha256(data).hexdigest()
+
+    # -- batches ----------------------------------------------------------------------------------
+
+    def open(self, agency: AgencyInfo, type_id: Any, fmt: Any, key: str | None = None) -> BatchProgress:
+        """Start a batch of offers of one credential type; with `key`, the batch that key names."""
         self.offers.check_type(agency, type_id)
         if fmt not in FORMATS:
             raise OfferError(422, "format", f"format must be one of {', '.join(FORMATS)}")
+        if key is not None and not 1 <= len(key) <= MAX_KEY:
+            raise BatchStateError(422, f"a batch key holds 1 to {MAX_KEY} characters")
+        if key is not None and (existing := self._by_key(agency.slug, key, type_id, fmt)) is not None:
+            return existing
         now = int(time.time())
         row = Batch(
-            id=new_id(), agency=agency.slug, credential_type=type_id, format=fmt, created_at=now, updated_at=now
+            id=new_id(),
+            agency=agency.slug,
+            credential_type=type_id,
+            format=fmt,
+            idempotency_key=key,
+            created_at=now,
+            updated_at=now,
         )
         with Session(self.engine) as session:
             session.add(row)
-            session.commit()
+            try:
+                session.commit()
+            except IntegrityError:  # a concurrent open with this key won
+                session.rollback()
+                existing = self._by_key(agency.slug, key or "", type_id, fmt)
+                if existing is None:
+                    raise
+                return existing
             session.refresh(row)
-            return _progress(row)
+            return _progress(row, 0)
+
+    def _by_key(self, agency: str, key: str, type_id: str, fmt: str) -> BatchProgress | None:
+        with Session(self.engine) as session:
+            row = session.exec(select(Batch).where(Batch.agency == agency, Batch.idempotency_key == key)).first()
+            if row is None:
+                return None
+            if (row.credential_type, row.format) != (type_id, fmt):
+                raise BatchStateError(422, f"the key already names a batch of {row.credential_type} ({row.format})")
+            return _progress(row, _pending(session, row.id))
 
     def get(self, agency: str, batch_id: str) -> BatchProgress | None:
         with Session(self.engine) as session:
             row = session.get(Batch, batch_id) if len(batch_id) <= 32 else None
-        return _progress(row) if row is not None and row.agency == agency else None
+            if row is None or row.agency != agency:
+                return None
+            return _progress(row, _pending(session, batch_id))
 
     def close(self, agency: str, batch_id: str) -> BatchProgress:
+        """No more parts. Refused while a part has lines not settled: they would never be."""
         with Session(self.engine) as session:
-            row = session.get(Batch, batch_id) if len(batch_id) <= 32 else None
-            if row is None or row.agency != agency:
-                raise BatchStateError(404, "no such batch")
-            row.state, row.updated_at = "closed", int(time.time())
-            session.add(row)
-            session.commit()
-            session.refresh(row)
-            return _progress(row)
+            row = _own(session, agency, batch_id)
+            if row.state == "open":
+                # The batch's row first: a part claimed meanwhile is either counted below or finds
+                # the batch closed.
+                session.execute(update(Batch).where(col(Batch.id) == batch_id).values(updated_at=int(time.time())))
+                pending = _pending(session, batch_id)
+                if pending:
+                    session.rollback()
+                    raise BatchStateError(
+                        409,
+                        f"{pending} lines of parts are not settled (a request still running, or cut off): "
+                        "send those parts again (the same bytes or Idempotency-Key), then close",
+                    )
+                session.execute(update(Batch).where(col(Batch.id) == batch_id).values(state="closed"))
+                session.commit()
+                session.refresh(row)
+            return _progress(row, 0)
 
     def errors(self, agency: str, batch_id: str, after_line: int, limit: int) -> list[BatchError]:
         with Session(self.engine) as session:
@@ -113,126 +198,117 @@ class Bulk:
                 )
             )
 
-    def reserve_lines(self, agency: str, batch_id: str, count: int) -> tuple[Batch, int]:
-        """Claim the next `count` line numbers of an open batch; returns the batch and the first."""
-        with Session(self.engine) as session:
-            row = session.get(Batch, batch_id) if len(batch_id) <= 32 else None
-            if row is None or row.agency != agency:
-                raise BatchStateError(404, "no such batch")
-            result = session.execute(
-                update(Batch)
-                .where(col(Batch.id) == batch_id, col(Batch.state) == "open")
-                .values(lines=col(Batch.lines) + count, updated_at=int(time.time()))
-                .returning(col(Batch.lines))
-            ).first()
-            if result is None:
-                raise BatchStateError(409, "the batch is closed")
-            session.commit()
-            session.refresh(row)
-            return row, result[0] - count + 1
+    # -- parts ------------------------------------------------------------------------------------
 
-    # -- row parsing ----------------------------------------------------------------------------
-
-    def _rows(self, batch: Batch, lines: Iterable[str], first_line: int) -> Iterator[tuple[int, Any]]:
-        """(line number, (subject, claims) or ClaimError) per data row."""
-        if batch.format == "jsonl":
-            for offset, line in enumerate(lines):
-                number = first_line + offset
-                if not line.strip():
-                    continue
-                if len(line) > MAX_LINE:
-                    yield number, ClaimError("line", f"longer than {MAX_LINE} characters")
-                    continue
+    def claim_part(self, agency: AgencyInfo, batch_id: str, key: str, fingerprint: str, line_count: int) -> PartClaim:
+        """The part named `key`: its lines, given out once; and the lease to settle the rest of it.
+        422 for a key seen with other bytes, `PartBusy` while another request holds the lease."""
+        for _attempt in range(3):
+            now = int(time.time())
+            with Session(self.engine) as session:
+                batch = _own(session, agency.slug, batch_id)
+                part = session.get(BatchPart, (batch_id, key))
+                if part is not None:
+                    return self._reclaim(session, part, fingerprint, now)
+                if batch.state != "open":
+                    raise BatchStateError(409, "the batch is closed")
+                if batch.format == "csv" and batch.csv_header is None and batch.received_lines > 0:
+                    raise BatchStateError(409, "the batch has no CSV header yet: its line 1 must be the header")
+                reserved = session.execute(
+                    update(Batch)
+                    .where(col(Batch.id) == batch_id, col(Batch.state) == "open")
+                    .values(received_lines=col(Batch.received_lines) + line_count, updated_at=now)
+                    .returning(col(Batch.received_lines))
+                ).first()
+                if reserved is None:
+                    raise BatchStateError(409, "the batch is closed")
+                first = reserved[0] - line_count + 1
+                session.add(
+                    BatchPart(
+                        batch_id=batch_id,
+                        idempotency_key=key,
+                        fingerprint=fingerprint,
+                        first_line=first,
+                        last_line=first + line_count - 1,
+                        done_through=first - 1,
+                        claimed_until=now + self.lease_seconds,
+                        created_at=now,
+                    )
+                )
                 try:
-                    record = json.loads(line)
-                except RecursionError:
-                    yield number, ClaimError("line", "not valid JSON: nested too deeply")
+                    session.commit()
+                except IntegrityError:  # a concurrent request with this key claimed it first
+                    session.rollback()
                     continue
-                except ValueError as exc:
-                    yield number, ClaimError("line", f"not valid JSON: {getattr(exc, 'msg', exc)}")
-                    continue
-                if not isinstance(record, dict):
-                    yield number, ClaimError("line", "must be a JSON object with subject and claims")
-                    continue
-                yield number, (record.get("subject"), record.get("claims"))
-            return
-        spec = self.offers.context.types[batch.credential_type]
-        header: list[str] | None = json.loads(batch.csv_header) if batch.csv_header else None
-        iterator = iter(lines)
-        reader = csv.reader(iterator, strict=True)
-        while True:
-            try:
-                cells = next(reader)
-            except StopIteration:
-                return
-            except csv.Error as exc:
-                yield first_line + reader.line_num - 1, ClaimError("line", f"malformed CSV: {exc}")
-                continue
-            number = first_line + reader.line_num - 1
-            if not cells or all(not c.strip() for c in cells):
-                continue
-            if header is None:
-                if "subject" not in cells:
-                    yield number, ClaimError("header", "the CSV header must name a subject column")
-                    return
-                unknown = [c for c in cells if c != "subject" and c not in spec.claims]
-                if unknown:
-                    yield number, ClaimError(unknown[0], f"is not a claim of {spec.id}")
-                    return
-                header = cells
-                self._store_header(batch.id, cells)
-                continue
-            if len(cells) != len(header):
-                yield number, ClaimError("line", f"has {len(cells)} cells, the header has {len(header)}")
-                continue
-            subject = None
-            claims: dict[str, Any] = {}
-            try:
-                for name, cell in zip(header, cells, strict=True):
-                    if name == "subject":
-                        subject = cell
-                    elif cell != "":
-                        claims[name] = spec.claims[name].parse_text(cell, f"claims.{name}")
-            except ClaimError as exc:
-                yield number, exc
-                continue
-            yield number, (subject, claims)
+                return PartClaim(batch_id, key, first, first + line_count - 1, first - 1, owned=True)
+        raise BatchStateError(409, "this part is being claimed concurrently; retry")
 
-    def _store_header(self, batch_id: str, cells: list[str]) -> None:
+    def _reclaim(self, session: Session, part: BatchPart, fingerprint: str, now: int) -> PartClaim:
+        if part.fingerprint != fingerprint:
+            raise BatchStateError(422, "this Idempotency-Key was used with another body; a new part needs a new key")
+        pk = (part.batch_id, part.idempotency_key)
+        if part.done_through >= part.last_line:
+            return PartClaim(*pk, part.first_line, part.last_line, part.done_through, owned=False)
+        taken = session.execute(
+            update(BatchPart)
+            .where(*_part_is(pk), col(BatchPart.claimed_until) <= now)
+            .values(claimed_until=now + self.lease_seconds)
+        )
+        if taken.rowcount != 1:  # type: ignore[attr-defined]
+            session.rollback()
+            raise PartBusy(min(max(1, part.claimed_until - now), self.lease_seconds or 1))
+        session.commit()
+        return PartClaim(*pk, part.first_line, part.last_line, part.done_through, owned=True)
+
+    def run_part(self, agency: AgencyInfo, claim: PartClaim, lines: Iterable[str]) -> Iterator[list[dict[str, Any]]]:
+        """Every row's outcome in line order: the stored outcome of the lines already settled, then,
+        holding the lease, each transaction's as it commits. `lines` are the part's, from its first."""
         with Session(self.engine) as session:
-            session.execute(update(Batch).where(col(Batch.id) == batch_id).values(csv_header=json.dumps(cells)))
-            session.commit()
+            batch = session.get(Batch, claim.batch_id)
+        assert batch is not None
+        settled = claim.done_through
+        if settled >= claim.first_line:
+            yield from self._stored(batch, claim.first_line, settled)
+        if not claim.owned:
+            return
+        finished = False
+        try:
+            if batch.format == "csv" and settled >= 1 and batch.csv_header is None:
+                raise BatchStateError(409, "the batch has no CSV header: its line 1 must be the header")
+            rest = itertools.islice(lines, settled - claim.first_line + 1, claim.last_line - claim.first_line + 1)
+            pending: list[tuple[int, Any]] = []
+            start = settled + 1
+            spec = self.offers.context.types[batch.credential_type]
+            for item in parse_rows(spec, batch, rest, settled + 1, lambda cells: self._store_header(batch.id, cells)):
+                pending.append(item)
+                if len(pending) >= CHUNK_ROWS:
+                    yield self._settle(agency, batch, claim, pending, start, pending[-1][0], final=False)
+                    start, pending = pending[-1][0] + 1, []
+            yield self._settle(agency, batch, claim, pending, start, claim.last_line, final=True)
+            finished = True
+        finally:
+            if not finished:  # an error, not a crash: let a retry in at once
+                with Session(self.engine) as session:
+                    session.execute(update(BatchPart).where(*_part_is(claim)).values(claimed_until=0))
+                    session.commit()
 
-    # -- processing ----------------------------------------------------------------------------------
-
-    def process(
-        self, agency: AgencyInfo, batch: Batch, lines: Iterable[str], first_line: int = 1, *, track_lines: bool = False
-    ) -> Iterator[list[dict[str, Any]]]:
-        """Create the offers of `lines`, one transaction per `CHUNK_ROWS` rows; yields each chunk's
-        results (offer links or errors with line numbers) after it is committed. `track_lines`: the
-        batch's line count follows the rows read (a streamed file, whose length is not known ahead)."""
-        if batch.format == "csv" and first_line > 1 and batch.csv_header is None:
-            raise BatchStateError(409, "send the chunk with the CSV header (line 1) first")
-        pending: list[tuple[int, Any]] = []
-        for item in self._rows(batch, lines, first_line):
-            pending.append(item)
-            if len(pending) >= CHUNK_ROWS:
-                yield self._commit_chunk(agency, batch, pending, track_lines)
-                pending = []
-        if pending:
-            yield self._commit_chunk(agency, batch, pending, track_lines)
-
-    def _commit_chunk(
-        self, agency: AgencyInfo, batch: Batch, items: list[tuple[int, Any]], track_lines: bool = False
+    def _settle(
+        self,
+        agency: AgencyInfo,
+        batch: Batch,
+        claim: PartClaim,
+        items: list[tuple[int, Any]],
+        start: int,
+        end: int,
+        *,
+        final: bool,
     ) -> list[dict[str, Any]]:
+        """Commit the outcome of lines `start..end` (`items`: their data rows) in one transaction."""
         now = int(time.time())
-        rows: list[dict[str, Any]] = []
-        errors: list[dict[str, Any]] = []
-        results: list[dict[str, Any]] = []
+        outcomes: list[tuple[int, dict[str, Any] | None, dict[str, Any]]] = []  # line, offer row, result
         for number, item in items:
-            if isinstance(item, ClaimError):
-                failure = item
-            else:
+            failure = item if isinstance(item, ClaimError) else None
+            if failure is None:
                 try:
                     row, _ = self.offers.prepare_row(
                         agency, batch.credential_type, item[0], item[1], now=now, batch_id=batch.id, batch_line=number
@@ -240,47 +316,121 @@ class Bulk:
                 except ClaimError as exc:
                     failure = exc
                 else:
-                    rows.append(row)
-                    described = self.offers.describe(
-                        agency.slug, row["id"], batch.credential_type, None, row["expires_at"], None
-                    )
-                    results.append(
-                        {
-                            "line": number,
-                            "subject": row["subject"],
-                            "offer_id": row["id"],
-                            "credential_offer_uri": described.credential_offer_uri,
-                            "link": described.link,
-                            "expires_at": row["expires_at"],
-                        }
-                    )
+                    result = self._offer_result(batch, number, row["subject"], row["id"], row["expires_at"])
+                    outcomes.append((number, row, result))
                     continue
-            message = failure.message[:MAX_STORED_MESSAGE]
-            errors.append({"batch_id": batch.id, "line": number, "field": failure.field[:200], "message": message})
-            results.append({"line": number, "error": message, "field": failure.field})
+            outcomes.append((number, None, _error_result(number, failure.field, failure.message)))
         with Session(self.engine) as session:
-            if rows:
-                session.execute(insert(Offer), rows)
-            if errors:
-                session.execute(insert(BatchError), errors)
-            counters: dict[str, Any] = {
-                "created": col(Batch.created) + len(rows),
-                "failed": col(Batch.failed) + len(errors),
-                "updated_at": now,
-            }
-            if track_lines:
-                counters["lines"] = max(number for number, _ in items)
-            session.execute(update(Batch).where(col(Batch.id) == batch.id).values(**counters))
+            # The part's row first (PostgreSQL: its lock; SQLite: the write lock): a request that took
+            # over an expired lease never settles these lines at the same time as this one.
+            lease = 0 if final else now + self.lease_seconds
+            session.execute(update(BatchPart).where(*_part_is(claim)).values(claimed_until=lease))
+            done = session.execute(select(BatchPart.done_through).where(*_part_is(claim))).scalar_one()
+            fresh = [o for o in outcomes if o[0] > done]
+            offers = [row for _, row, _ in fresh if row is not None]
+            errors = [
+                {"batch_id": batch.id, "line": n, "field": r["field"], "message": r["error"]}
+                for n, row, r in fresh
+                if row is None
+            ]
+            try:
+                if offers:
+                    session.execute(insert(Offer), offers)
+                if errors:
+                    session.execute(insert(BatchError), errors)
+            except IntegrityError:  # only if the lock above were bypassed; the unique index holds
+                session.rollback()
+                raise BatchStateError(409, "these rows were settled concurrently; send the part again") from None
+            session.execute(
+                update(Batch)
+                .where(col(Batch.id) == batch.id)
+                .values(
+                    created=col(Batch.created) + len(offers),
+                    failed=col(Batch.failed) + len(errors),
+                    lines=col(Batch.lines) + len(fresh),
+                    updated_at=now,
+                )
+            )
+            session.execute(update(BatchPart).where(*_part_is(claim)).values(done_through=max(done, end)))
             session.commit()
+        results = [r for page in self._stored(batch, start, min(done, end)) for r in page]
+        results.extend(result for _, _, result in fresh)
         results.sort(key=lambda r: r["line"])
         return results
 
+    def _stored(self, batch: Batch, first: int, last: int) -> Iterator[list[dict[str, Any]]]:
+        """The outcome of lines `first..last` as stored, page by page: exactly what settling returned."""
+        for low in range(first, last + 1, STORED_PAGE):
+            high = min(last, low + STORED_PAGE - 1)
+            with Session(self.engine) as session:
+                offers = session.exec(
+                    select(Offer.batch_line, Offer.subject, Offer.id, Offer.expires_at).where(
+                        Offer.batch_id == batch.id, col(Offer.batch_line).between(low, high)
+                    )
+                ).all()
+                errors = session.exec(
+                    select(BatchError).where(BatchError.batch_id == batch.id, col(BatchError.line).between(low, high))
+                ).all()
+            page = [self._offer_result(batch, line or 0, *rest) for line, *rest in offers]
+            page.extend(_error_result(e.line, e.field or "", e.message) for e in errors)
+            if page:
+                yield sorted(page, key=lambda r: r["line"])
 
-def iter_text_lines(data: bytes) -> Iterator[str]:
-    """The lines of an uploaded chunk, decoded as UTF-8 (a bad byte fails only its own line)."""
-    for raw in io.BytesIO(data):
-        yield raw.decode("utf-8", errors="replace").rstrip("\r\n")
+    def _store_header(self, batch_id: str, cells: list[str]) -> None:
+        with Session(self.engine) as session:
+            session.execute(update(Batch).where(col(Batch.id) == batch_id).values(csv_header=json.dumps(cells)))
+            session.commit()
+
+    def _offer_result(self, batch: Batch, line: int, subject: str, offer_id: str, expires_at: int) -> dict[str, Any]:
+        described = self.offers.describe(batch.agency, offer_id, batch.credential_type, None, expires_at, None)
+        return {
+            "line": line,
+            "subject": subject,
+            "offer_id": offer_id,
+            "credential_offer_uri": described.credential_offer_uri,
+            "link": described.link,
+            "expires_at": expires_at,
+        }
 
 
-def count_lines(data: bytes) -> int:
-    return data.count(b"\n") + (1 if data and not data.endswith(b"\n") else 0)
+def _own(session: Session, agency: str, batch_id: str) -> Batch:
+    row = session.get(Batch, batch_id) if len(batch_id) <= 32 else None
+    if row is None or row.agency != agency:
+        raise BatchStateError(404, "no such batch")
+    return row
+
+
+def _part_is(part: PartClaim | tuple[str, str]) -> tuple[Any, Any]:
+    batch_id, key = (part.batch_id, part.key) if isinstance(part, PartClaim) else part
+    return col(BatchPart.batch_id) == batch_id, col(BatchPart.idempotency_key) == key
+
+
+def _pending(session: Session, batch_id: str) -> int:
+    """Lines received in parts but not settled: a part still running, or one a crash cut off."""
+    total = session.execute(
+        select(func.coalesce(func.sum(BatchPart.last_line - BatchPart.done_through), 0)).where(
+            BatchPart.batch_id == batch_id
+        )
+    ).scalar_one()
+    return int(total)
+
+
+def _progress(row: Batch, pending: int) -> BatchProgress:
+    return BatchProgress(
+        batch_id=row.id,
+        agency=row.agency,
+        credential_type=row.credential_type,
+        format=row.format,
+        state=row.state,
+        lines=row.lines,
+        created=row.created,
+        failed=row.failed,
+        pending_lines=pending,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+    )
+
+
+def _error_result(line: int, field: str, message: str) -> dict[str, Any]:
+    # Cut to what the error table stores, so a retry returns exactly what the first answer held.
+    return {"line": line, "error": message[:MAX_STORED_MESSAGE], "field": field[:MAX_STORED_FIELD]}

@@ -16,12 +16,13 @@ from typing import IO, Annotated
 
 import typer
 
-from issuers.agencies import AgencyError
-from issuers.bulk import Bulk
+from issuers.agencies import AgencyError, AgencyInfo
+from issuers.bulk import PART_LEASE, BatchStateError, Bulk, PartBusy, PartClaim
+from issuers.bulk_rows import file_digest
 from issuers.context import IssuerContext
 from issuers.credential_types import ClaimError
-from issuers.models import Batch
 from issuers.offers import OfferError, Offers, TxCodeRequest
+from keys.names import check_display_name
 
 
 def _fail(message: str) -> typer.Exit:
@@ -48,6 +49,10 @@ def register(app: typer.Typer, context_factory: Callable[[], IssuerContext]) -> 
         types: Annotated[list[str], typer.Option("--type", help="a credential type it may issue (repeat)")],
     ) -> None:
         """Register an agency: signing key and an OAuth client whose secret is printed once."""
+        try:
+            name_ko, name_en = check_display_name(name_ko, "--name-ko"), check_display_name(name_en, "--name-en")
+        except ValueError as exc:
+            raise _fail(str(exc)) from None
         context = context_factory()
         try:
             info, client = context.agencies.add(slug, name_ko, name_en, types)
@@ -100,46 +105,67 @@ def register(app: typer.Typer, context_factory: Callable[[], IssuerContext]) -> 
         output: Annotated[
             Path | None, typer.Option(help="write each row's offer link or error as JSON Lines here (default: stdout)")
         ] = None,
+        batch_key: Annotated[
+            str | None,
+            typer.Option(help="names the batch (default: the file's SHA-256); the same key resumes it"),
+        ] = None,
     ) -> None:
-        """Create one offer per row, streaming, with a progress bar; malformed rows are reported by line."""
+        """Create one offer per row, streaming, with a progress bar; malformed rows are reported by line.
+
+        Resumable: run the same command again after an interruption and it finishes the same batch,
+        creating no offer twice; --output then holds every row's outcome exactly once."""
         context = context_factory()
         info = context.agencies.get(agency)
         if info is None:
             raise _fail(f"no agency {agency!r}")
         fmt = fmt or ("csv" if file.suffix.lower() == ".csv" else "jsonl")
+        fingerprint, line_count = file_digest(file)
         bulk = Bulk(Offers(context))
         try:
-            progress = bulk.open(info, credential_type, fmt)
-        except OfferError as exc:
+            progress = bulk.open(info, credential_type, fmt, key=batch_key or f"sha256:{fingerprint}")
+            claim = _claim_file(bulk, info, progress.batch_id, fingerprint, line_count)
+        except (OfferError, BatchStateError) as exc:
             raise _fail(str(exc)) from None
-        batch = Batch(
-            id=progress.batch_id,
-            agency=info.slug,
-            credential_type=credential_type,
-            format=fmt,
-            created_at=0,
-            updated_at=0,
-        )
         started = time.perf_counter()
         out: IO[str] = output.open("w", encoding="utf-8") if output is not None else sys.stdout
-        created = failed = 0
         try:
             with (
                 file.open("rb") as handle,
                 typer.progressbar(length=file.stat().st_size, label="offers", file=sys.stderr) as bar,
             ):
-                for chunk in bulk.process(info, batch, _lines_with_progress(handle, bar.update), track_lines=True):
-                    for result in chunk:
-                        failed += "error" in result
-                        created += "error" not in result
-                        out.write(json.dumps(result, ensure_ascii=False) + "\n")
+                # Rows settled by an earlier run come first, from the database: the output is whole.
+                for chunk in bulk.run_part(info, claim, _lines_with_progress(handle, bar.update)):
+                    out.writelines(json.dumps(result, ensure_ascii=False) + "\n" for result in chunk)
+        except BatchStateError as exc:
+            raise _fail(str(exc)) from None
         finally:
             if output is not None:
                 out.close()
-        bulk.close(info.slug, progress.batch_id)
+        try:
+            final = bulk.close(info.slug, progress.batch_id)
+        except BatchStateError as exc:  # another run took the batch over meanwhile and is not done
+            raise _fail(str(exc)) from None
         elapsed = time.perf_counter() - started
+        new = final.created - progress.created
         typer.echo(
-            f"batch {progress.batch_id}: {created} offers, {failed} malformed rows, "
-            f"{created / elapsed if elapsed else 0:.0f} offers/s",
+            f"batch {final.batch_id}: {final.created} offers, {final.failed} malformed rows "
+            f"({new} created by this run, {new / elapsed if elapsed else 0:.0f} offers/s)",
             err=True,
         )
+
+
+def _claim_file(bulk: Bulk, info: AgencyInfo, batch_id: str, fingerprint: str, line_count: int) -> PartClaim:
+    """The file is the batch's one part. A run killed a moment ago still holds it for a few seconds."""
+    deadline = time.monotonic() + 10 * PART_LEASE
+    while True:
+        try:
+            return bulk.claim_part(info, batch_id, "file", fingerprint, line_count)
+        except PartBusy as busy:
+            if time.monotonic() > deadline:
+                raise BatchStateError(409, "another run is issuing this batch") from None
+            typer.echo(f"another run holds this batch; waiting {busy.retry_after} s", err=True)
+            time.sleep(busy.retry_after)
+        except BatchStateError as exc:
+            if exc.status == 422:
+                raise BatchStateError(422, "this batch key was used with another file") from None
+            raise

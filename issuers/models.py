@@ -7,7 +7,7 @@ need: type, the agency's subject reference, status list index and dates.
 
 from __future__ import annotations
 
-from sqlalchemy import Column, LargeBinary, UniqueConstraint
+from sqlalchemy import Column, Index, LargeBinary, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 
@@ -30,6 +30,8 @@ class Offer(SQLModel, table=True):
     `cancelled` when the agency revokes an offer nobody redeemed yet."""
 
     __tablename__ = "issuer_offers"
+    # A batch row's identity is its line: a body or file sent again can never create a second offer.
+    __table_args__ = (Index("uq_issuer_offers_batch_line", "batch_id", "batch_line", unique=True),)
 
     id: str = Field(primary_key=True, max_length=32)
     agency: str = Field(foreign_key="issuer_agencies.slug", index=True, max_length=32)
@@ -78,15 +80,22 @@ class StatusListRecord(SQLModel, table=True):
 
 
 class Batch(SQLModel, table=True):
-    """A bulk issuance: rows arrive in chunks (HTTP) or streamed from a file (CLI)."""
+    """A bulk issuance: rows arrive in parts, bodies over HTTP or a whole file from the CLI.
+
+    `lines` counts the rows settled (an offer or an error), always `created + failed`: each is
+    advanced in the transaction that settles the rows. `received_lines` hands out line numbers to
+    parts; lines received but not settled are a part still running or left unfinished by a crash."""
 
     __tablename__ = "issuer_batches"
+    __table_args__ = (Index("uq_issuer_batches_agency_key", "agency", "idempotency_key", unique=True),)
 
     id: str = Field(primary_key=True, max_length=32)
     agency: str = Field(foreign_key="issuer_agencies.slug", index=True, max_length=32)
     credential_type: str = Field(max_length=64)
     format: str = Field(max_length=8)
+    idempotency_key: str | None = Field(default=None, max_length=255, description="names the batch for retries")
     csv_header: str | None = Field(default=None, description="the CSV header row, once seen")
+    received_lines: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
     lines: int = 0
     created: int = 0
     failed: int = 0
@@ -104,3 +113,22 @@ class BatchError(SQLModel, table=True):
     line: int = Field(primary_key=True)
     field: str | None = Field(default=None, max_length=200)
     message: str = Field(max_length=500)
+
+
+class BatchPart(SQLModel, table=True):
+    """One part of a batch (an HTTP body, or the CLI's file) and how far it is settled.
+
+    Its key is the request's Idempotency-Key, or derived from its bytes, so a part sent again maps
+    to the same lines. `done_through` advances in the transaction that settles its rows; the lease
+    (`claimed_until`) tells a retry that another request is still processing it."""
+
+    __tablename__ = "issuer_batch_parts"
+
+    batch_id: str = Field(foreign_key="issuer_batches.id", primary_key=True, max_length=32)
+    idempotency_key: str = Field(primary_key=True, max_length=255)
+    fingerprint: str = Field(max_length=64, description="SHA-256 of the part's bytes")
+    first_line: int
+    last_line: int
+    done_through: int
+    claimed_until: int = 0
+    created_at: int

@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import Connection, Row, bindparam, case, select, update
 from sqlalchemy.exc import IntegrityError
 
+from auth.rate_limits import PIN_ADDRESS, current_caller
 from issuers.agencies import AgencyInfo
 from issuers.context import IssuerContext
 from issuers.credential_types import DISPLAY_LOCALES, ClaimSpec
@@ -102,6 +103,10 @@ class OID4VCIError(Exception):
     def __init__(self, error: str, description: str, status: int = 400, headers: dict[str, str] | None = None) -> None:
         super().__init__(description)
         self.error, self.description, self.status, self.headers = error, description, status, headers or {}
+
+
+class WrongTransactionCode(OID4VCIError):
+    """A wrong PIN: it spent one of the offer's attempts, and counts against the caller's address."""
 
 
 def _invalid_token(description: str) -> OID4VCIError:
@@ -203,6 +208,25 @@ class OID4VCIIssuer:
             raise OID4VCIError("invalid_request", "pre-authorized_code is missing")
         offer_id = self.context.secrets.offer_id_from_code(code)
         now = int(time.time())
+        # PINs are few (a 4-digit one has 10,000 values): an offer locks after MAX_TX_ATTEMPTS wrong
+        # ones, and an address that sprays guesses over many offers is stopped by its own count of
+        # wrong PINs (checked before any PIN is, so the answer to a guess is never given).
+        caller = current_caller() if single.get("tx_code") is not None else None
+        refusal = caller.check((PIN_ADDRESS, caller.address)) if caller is not None else None
+        if refusal is not None:
+            # RFC 6749 §5.2 (which §6.3 uses) has no code for "not now": see auth/server.py.
+            wait = refusal.retry_after
+            description = f"too many wrong transaction codes from this address; try again in {wait} s"
+            raise OID4VCIError("temporarily_unavailable", description, 429, {"Retry-After": str(wait)})
+        try:
+            return self._redeem(agency, single, offer_id, now)
+        except WrongTransactionCode:
+            if caller is not None:
+                caller.count((PIN_ADDRESS, caller.address))
+            raise
+
+    def _redeem(self, agency: AgencyInfo, single: dict[str, str], offer_id: str | None, now: int) -> dict[str, Any]:
+        """The checks and the conditional redemption of `token`, on one autocommit connection."""
         with self._autocommit() as connection:
             offer = connection.execute(_OFFER_BY_ID, {"b_id": offer_id}).first() if offer_id is not None else None
             if offer is None or offer.agency != agency.slug:
@@ -226,7 +250,7 @@ class OID4VCIIssuer:
                 if spent is None:
                     raise self._not_redeemable(connection, offer.id, now)
                 left = max(MAX_TX_ATTEMPTS - int(spent[0]), 0)
-                raise OID4VCIError("invalid_grant", f"wrong transaction code; {left} attempt(s) left")
+                raise WrongTransactionCode("invalid_grant", f"wrong transaction code; {left} attempt(s) left")
             access_token = secrets.token_urlsafe(32)
             # The redemption is this one conditional statement: it fails when another request
             # redeemed the code first (or, with a PIN, the attempts ran out), even from the other worker.

@@ -100,9 +100,12 @@ class BatchOut(BaseModel):
     credential_type: str
     format: str
     state: str
-    lines: int
+    lines: int = Field(description="rows settled, always created + failed (blank lines and a CSV header are no rows)")
     created: int
     failed: int
+    pending_lines: int = Field(
+        description="lines received, not settled: a body still being processed, or cut off by a crash (send it again)"
+    )
     created_at: int
     updated_at: int
 

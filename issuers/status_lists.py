@@ -1,14 +1,12 @@
 """Agency status lists (IETF Token Status List): index allocation, status changes, signed tokens.
 
-Indexes come from a keyed Feistel permutation of a per-list counter: every index is used once, no
-retry loop is needed as the list fills, and without the key neighbouring indexes say nothing about
-issuance order, so they do not link citizens.
+Indexes come from a keyed permutation of a per-list counter (keys/permutation.py): every index is
+used once, no retry loop is needed as the list fills, and without the key neighbouring indexes say
+nothing about issuance order, so they do not link citizens.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import threading
 import time
 from dataclasses import dataclass
@@ -21,32 +19,16 @@ from sqlmodel import Session, col, select
 from issuers.models import StatusListRecord
 from issuers.sealing import IssuerSecrets, new_id
 from keys.keyring import KeyRing
+from keys.permutation import permuted_index
 from vc.status_list import INVALID, SUSPENDED, VALID, StatusList, build_status_list_token
 
 LIST_BITS = 2  # VALID / INVALID / SUSPENDED need two bits
-LIST_SIZE = 1 << 17  # 131,072 entries: at least 100,000 per list, a power of two for the permutation
-_DOMAIN_BITS = 18  # the Feistel network runs on 18 bits (two 9-bit halves) and cycle-walks into 17
-_ROUNDS = 4
+LIST_SIZE = 1 << 17  # 131,072 entries: at least 100,000 per list
 RESERVE_BLOCK = 16  # indexes reserved per transaction by take()
 STATUS_TTL = 300  # seconds a relying party may cache a status list token
 STATUS_TOKEN_LIFETIME = 24 * 3600
 
 STATUS_NAMES = {VALID: "valid", INVALID: "revoked", SUSPENDED: "suspended"}
-
-
-def permuted_index(key: bytes, counter: int, size: int = LIST_SIZE) -> int:
-    """The `counter`-th index of a list: a keyed bijection of [0, size) (size = 2**17)."""
-    half = _DOMAIN_BITS // 2
-    mask = (1 << half) - 1
-    value = counter
-    while True:
-        left, right = value >> half, value & mask
-        for round_number in range(_ROUNDS):
-            digest = hmac.new(key, bytes((round_number,)) + right.to_bytes(4, "big"), hashlib.sha256).digest()
-            left, right = right, left ^ (int.from_bytes(digest[:4], "big") & mask)
-        value = (left << half) | right
-        if value < size:  # cycle-walking keeps a bijection on the smaller domain
-            return value
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,7 +76,10 @@ class StatusLists:
                     if result is not None:
                         key = self._secrets.status_list_key(current.id)
                         first = result.allocated - wanted
-                        return [Allocation(current.id, permuted_index(key, n)) for n in range(first, result.allocated)]
+                        return [
+                            Allocation(current.id, permuted_index(key, n, LIST_SIZE))
+                            for n in range(first, result.allocated)
+                        ]
             sequence = 1 if current is None else current.sequence + 1
             now = int(time.time())
             list_id = new_id()

@@ -93,7 +93,11 @@ def checked_url(url: str, *, development: bool, resolve: bool = True) -> tuple[s
         raise UnsafeURL("the URL must not have a fragment")
     if development:
         return normalised, []
-    host = parts.hostname
+    # A trailing dot names the same host from the DNS root: "localhost." is localhost and
+    # "127.0.0.1." is 127.0.0.1 to a resolver, so the checks below must see the host without it.
+    host = parts.hostname.rstrip(".")
+    if not host:
+        raise UnsafeURL("the URL has no host")
     if host in ("localhost",) or host.endswith((".localhost", ".local", ".internal")):
         raise UnsafeURL("the URL points to a local host")
     if port not in (None, 443):

@@ -23,6 +23,7 @@ from auth.tokens import AccessTokenService
 from consent.api import create_router as consent_router
 from consent.presentations import presentation_grants_router
 from consent.service import ConsentLedger, origin_from_url
+from consent.status_indexes import status_index_key
 from eligibility.policies import load_policies
 from issuers.api import create_router as issuers_router
 from keys.api import jwks_router
@@ -31,18 +32,22 @@ from keys.keyring import KeyRing
 from keys.master import load_master_key
 from keys.subjects import PairwiseSubjects
 from outbound.status_lists import StatusListClient
+from seoul_wallet.api_docs import install_api_docs
 from seoul_wallet.browser import SignedSessionCookie, csrf_token, install_csrf
 from seoul_wallet.database import create_database_engine
 from seoul_wallet.demo_data import install_demo_seeding
 from seoul_wallet.landing import landing_router
 from seoul_wallet.logging_setup import configure_logging
 from seoul_wallet.middleware import BodySizeLimitMiddleware, RequestIdMiddleware, SecurityHeadersMiddleware
+from seoul_wallet.openapi_errors import install_error_contract
 from seoul_wallet.problems import install_problem_handlers, problem_response
+from seoul_wallet.rate_limits import build_rate_limits, install_rate_limits
 from seoul_wallet.settings import Settings
 from seoul_wallet.text_guard import TextGuardMiddleware
 from verifiers.api import create_router as verifiers_router
 from verifiers.api import run_callback_worker
 from verifiers.consent_http import HttpConsentGateway
+from verifiers.responses import PresentationResponses, recover_acceptances
 from verifiers.rp_ca import RelyingPartyCA
 from verifiers.service import VerifierError, VerifierService, VerifierSettings
 from verifiers.trusted_issuers import TrustedIssuerRegistry
@@ -77,6 +82,8 @@ class Platform:
     master_key: bytes = field(repr=False, default=b"")
     # Outbound HTTP from one party to another (issuer metadata, status lists, the consent ledger):
     # the parties meet over HTTP even when one process hosts them all. Tests point it at the app.
+    # The verifier's call to the ledger, awaited inside a request, uses a keep-alive async client
+    # beside it when this one reaches the network, and follows it otherwise (verifiers/consent_http.py).
     http: httpx.Client = field(default_factory=lambda: httpx.Client(timeout=10.0))
     # The wallet's sign-in calls the OpenID provider asynchronously; tests route it to the app.
     provider_transport: httpx.AsyncBaseTransport | None = None
@@ -102,7 +109,13 @@ def build_platform(settings: Settings, engine: Engine | None = None) -> Platform
 def consent_ledger(platform: Platform) -> ConsentLedger:
     """The consent ledger over the platform's database and keys (shared by the API and the CLI)."""
     public_url = platform.settings.public_url
-    return ConsentLedger(platform.engine, platform.keyring, origin=origin_from_url(public_url), base_url=public_url)
+    return ConsentLedger(
+        platform.engine,
+        platform.keyring,
+        origin=origin_from_url(public_url),
+        base_url=public_url,
+        status_index_key=status_index_key(platform.master_key),
+    )
 
 
 def verifier_service(platform: Platform) -> VerifierService:
@@ -166,6 +179,9 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
         workers = [asyncio.create_task(start()) for start in app.state.background_workers]
         if platform.settings.callback_worker:
             workers.append(asyncio.create_task(run_callback_worker(app.state.verifiers, platform.http)))
+            # Acceptances an attempt left in flight (a crash, a lost ledger answer), at startup and
+            # every few seconds: each is completed or rolled back as the ledger answers.
+            workers.append(asyncio.create_task(recover_acceptances(PresentationResponses(app.state.verifiers))))
         try:
             yield
         finally:
@@ -174,12 +190,17 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
             for worker in workers:
                 with contextlib.suppress(asyncio.CancelledError):
                     await worker
+            if isinstance(app.state.verifiers.consent, HttpConsentGateway):
+                await app.state.verifiers.consent.aclose()  # this worker's keep-alive client to the ledger
 
     app = FastAPI(
         lifespan=lifespan,
         # A trailing-slash redirect is built from the request's Host header: an open redirect for
         # anyone who controls that header. A path either exists or is a 404.
         redirect_slashes=False,
+        # /docs is served from this app's own files, with its own CSP (seoul_wallet/api_docs.py).
+        docs_url=None,
+        redoc_url=None,
         title="Seoul Wallet (서울지갑)",
         version="0.1.0",
         description=(
@@ -189,18 +210,22 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
         ),
     )
     app.state.platform = platform
+    install_api_docs(app)
     # Long-running tasks a party adds (coroutine factories), started and cancelled with the app.
     app.state.background_workers = []
     install_problem_handlers(app)
+    install_error_contract(app, token_url="/oauth/token")  # the app-wide errors, in the OpenAPI document
     # Before the body-size limit, which then wraps it: the limit bounds the form asgi-csrf reads too.
     install_csrf(app, platform.master_key, secure=not platform.settings.development)
     app.add_middleware(TextGuardMiddleware)  # inside the size limit: it reads bounded bodies only
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=platform.settings.max_body_bytes)
     app.add_middleware(SecurityHeadersMiddleware, development=platform.settings.development)
     app.add_middleware(RequestIdMiddleware)
+    # Counters every worker shares (Redis or the database); each request knows its caller's address.
+    install_rate_limits(app, build_rate_limits(platform.settings, platform.engine, platform.master_key))
 
     @app.get("/healthz", tags=["operations"], summary="Liveness: the process answers")
-    def healthz() -> dict[str, str]:
+    async def healthz() -> dict[str, str]:  # async: answered on the event loop, never waits for a pool thread
         return {"status": "ok"}
 
     @app.get(

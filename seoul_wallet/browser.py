@@ -33,6 +33,10 @@ PROTECTED_PREFIXES = ("/idp", "/wallet", "/consoles")
 # require (OpenID Connect Core §3.1.2.1, RP-Initiated Logout §2): they change nothing on the strength
 # of a cookie alone (logout without a valid id_token_hint asks for confirmation in a protected form).
 PROTOCOL_PATHS = ("/idp/token", "/idp/userinfo", "/idp/authorize", "/idp/logout")
+# The wallet's JSON API and the agencies' offer deliveries authenticate with bearer tokens only, never a
+# cookie, so a cross-site form cannot act through them: a request without a token gets their own 401
+# Problem Details, not the CSRF page meant for browsers.
+BEARER_PREFIXES = ("/wallet/api", "/wallet/offers")
 
 
 class SignedSessionCookie:
@@ -137,7 +141,8 @@ class CSRFMiddleware:
         exempt = frozenset(exempt_paths)
 
         def skip(scope: Scope) -> bool:
-            return scope["path"] in exempt or not _under(scope["path"], prefixes)
+            path = scope["path"]
+            return path in exempt or _under(path, BEARER_PREFIXES) or not _under(path, prefixes)
 
         self._protected = asgi_csrf_decorator(
             signing_secret=signing_secret,

@@ -14,6 +14,7 @@ from rich.console import Console
 from consent.cli import create_ledger_cli
 from issuers.cli import register as register_issuer_commands
 from keys.master import MasterKeyError
+from seoul_wallet.clients_command import register as register_clients_commands
 from seoul_wallet.demo_command import register as register_demo
 from seoul_wallet.settings import Settings
 from verifiers.cli import register as register_verifier_commands
@@ -95,6 +96,18 @@ register_wallet_commands(app, _wallet_services)
 register_demo(app)
 
 
+def _prepared_platform():
+    """The platform over a prepared database (migrated, demo agencies and verifiers seeded)."""
+    from seoul_wallet.bootstrap import prepare
+
+    platform = _platform()
+    prepare(platform)
+    return platform
+
+
+register_clients_commands(app, _prepared_platform)
+
+
 # What the start banner points a newcomer to: (path, Korean, English).
 BANNER_URLS = (
     ("/", "첫 화면", "landing page"),
@@ -161,6 +174,7 @@ def serve(
     import uvicorn
 
     from seoul_wallet.bootstrap import prepare
+    from seoul_wallet.http_limits import PROTOCOL
     from seoul_wallet.logging_setup import configure_logging
 
     settings = _settings()
@@ -181,6 +195,10 @@ def serve(
         workers=workers,
         log_config=None,
         proxy_headers=True,
+        # uvicorn's httptools protocol with bounds on the request head's size, field count and time
+        # (SEOUL_WALLET_MAX_HEADER_BYTES, _MAX_HEADER_COUNT, _HEADER_TIMEOUT_SECONDS): unbounded,
+        # eight unterminated 64 MiB headers grew a worker by ~570 MB and were never dropped.
+        http=PROTOCOL,
     )
 
 

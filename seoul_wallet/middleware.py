@@ -75,10 +75,9 @@ _BASE_HEADERS = (
     (b"x-content-type-options", b"nosniff"),
     (b"referrer-policy", b"no-referrer"),
 )
-# For what is not a page: nothing may run, load or frame it. The wallet's and the provider's pages
-# set their own (stricter where they can be); the interactive API docs load Swagger UI and keep theirs.
+# For what is not a page: nothing may run, load or frame it. Pages set their own (the wallet's, the
+# provider's, the API docs' in seoul_wallet/api_docs.py), which this one never replaces.
 _API_CSP = b"default-src 'none'; frame-ancestors 'none'; base-uri 'none'"
-_DOCS_PATHS = ("/docs", "/docs/oauth2-redirect", "/redoc")
 _HSTS = (b"strict-transport-security", b"max-age=31536000; includeSubDomains")
 
 
@@ -95,15 +94,12 @@ class SecurityHeadersMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        docs = scope["path"] in _DOCS_PATHS
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = message.setdefault("headers", [])
                 present = {name.lower() for name, _ in headers}
-                wanted = list(_BASE_HEADERS)
-                if not docs:
-                    wanted.append((b"content-security-policy", _API_CSP))
+                wanted = [*_BASE_HEADERS, (b"content-security-policy", _API_CSP)]
                 if self.hsts:
                     wanted.append(_HSTS)
                 headers.extend((name, value) for name, value in wanted if name not in present)

@@ -8,6 +8,9 @@ from pathlib import Path
 from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+# A rate limit in the `limits` notation: "30/minute", "5 per 10 seconds".
+_RATE = r"^\s*[1-9][0-9]*\s*(/|per)\s*([1-9][0-9]*\s*)?(second|minute|hour|day)s?\s*$"
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="SEOUL_WALLET_", env_file=".env", extra="ignore")
@@ -25,8 +28,17 @@ class Settings(BaseSettings):
     # status lists and callbacks. `make run` and the tests turn it on.
     development: bool = Field(default=False, description="development mode: allows http:// URLs")
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    # The live server's bounds on a request head (seoul_wallet/http_limits.py): its size (request
+    # line and header fields: cookies and a bearer token fit many times over), its field count, and
+    # how long a client may take to send it (a slowloris holds a connection open by never finishing).
+    max_header_bytes: int = Field(default=32 * 1024, ge=4096, description="request heads above this get 431")
+    max_header_count: int = Field(default=100, ge=16, description="more header fields than this get 431")
+    header_timeout_seconds: float = Field(default=10, gt=0, description="a head not complete by then gets 408")
     log_level: str = "INFO"
-    callback_worker: bool = Field(default=True, description="deliver verifier callbacks in the background")
+    callback_worker: bool = Field(
+        default=True,
+        description="deliver verifier callbacks and complete interrupted presentation acceptances in the background",
+    )
     # The wallet re-reads the status lists of held credentials (each within its ttl) this often, so
     # a revocation reaches the citizen's inbox; 0 turns the background check off.
     wallet_status_refresh_seconds: float = Field(
@@ -48,6 +60,17 @@ class Settings(BaseSettings):
     # PEM files of CAs whose x509_san_dns / x509_hash verifiers the wallet trusts, besides the
     # platform's RP CA (comma-separated paths).
     wallet_trust_anchors: str = Field(default="", description="comma-separated PEM file paths")
+    # Rate limits (auth/rate_limits.py), counted where every worker sees them: in Redis when
+    # SEOUL_WALLET_REDIS_URL is set, else in the database. "N/minute", "N per 10 seconds"; the
+    # defaults sit far above what the demo, a wallet or a backend does.
+    redis_url: str | None = Field(default=None, description="redis://host:port/db for the rate-limit counters")
+    redis_key_prefix: str = Field(default="seoul-wallet", min_length=1, max_length=100, pattern=r"^[\w.:-]+$")
+    rate_limit_token_client: str = Field(default="30/minute", pattern=_RATE, description="POST /oauth/token per client")
+    rate_limit_token_address: str = Field(default="120/minute", pattern=_RATE, description="/oauth/token per address")
+    rate_limit_pin_address: str = Field(default="20/minute", pattern=_RATE, description="wrong PINs per address")
+    rate_limit_signin_account: str = Field(default="10/minute", pattern=_RATE, description="wrong passwords per id")
+    rate_limit_signin_address: str = Field(default="30/minute", pattern=_RATE, description="failed sign-ins per IP")
+    rate_limit_request_client: str = Field(default="600/minute", pattern=_RATE, description="new checks per client")
 
     @model_validator(mode="after")
     def _check_public_url(self) -> Settings:

@@ -167,7 +167,14 @@ def mount_wallet(app: FastAPI, platform: Platform) -> WalletServices:
     )
     app.include_router(create_activity_router(services, citizen_id))
     app.include_router(create_services_router(services, citizen_id))
-    app.include_router(create_my_data_router(services, citizen_id))
+    app.include_router(
+        create_my_data_router(
+            services,
+            citizen_id,
+            reading=platform.bearer.require("consent:read"),
+            withdrawing=platform.bearer.require("consent:withdraw"),
+        )
+    )
     app.include_router(create_offer_delivery_router(services, platform.bearer, platform.settings.public_url))
     return services
 

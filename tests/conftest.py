@@ -173,7 +173,8 @@ def live_server(request: pytest.FixtureRequest, platform: Platform, tmp_path: Pa
     executable = Path(sys.executable).with_name("seoul-wallet")
     command = [str(executable), "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)]
     process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 30
+    # Generous: parallel test workers share two cores, and a 2-worker server on PostgreSQL starts slowly.
+    deadline = time.monotonic() + 90
     try:
         while True:
             if process.poll() is not None:
@@ -184,7 +185,7 @@ def live_server(request: pytest.FixtureRequest, platform: Platform, tmp_path: Pa
             except httpx.TransportError:
                 pass
             if time.monotonic() > deadline:
-                raise RuntimeError("server did not become ready in 30 s")
+                raise RuntimeError("server did not become ready in 90 s")
             time.sleep(0.1)
         request.node.live_server_env = env
         yield base_url

@@ -663,7 +663,9 @@ def _numeric(payload: Mapping[str, Any], name: str) -> float | None:
 
 
 def check_time_claims(claims: Mapping[str, Any], now: int, skew: int) -> None:
-    """Reject expired or not-yet-valid claims (`exp`, `nbf`), allowing `skew` seconds of clock drift."""
+    """Reject expired or not-yet-valid claims (`exp`, `nbf`), allowing `skew` seconds of clock drift,
+    and an `iat` that is not a number (RFC 7519 §4.1.6: a NumericDate)."""
+    _numeric(claims, "iat")
     exp = _numeric(claims, "exp")
     if exp is not None and now >= exp + skew:
         raise Expired("the SD-JWT has expired")

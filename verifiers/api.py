@@ -19,10 +19,12 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from auth.clients import register_client
+from auth.rate_limits import REQUEST_CLIENT, current_caller
 from auth.tokens import AccessToken
 from keys.subjects import PAIRWISE_SUBJECT
 from verifiers.apply import apply_for_service
 from verifiers.callbacks import deliver_due, delivery_log
+from verifiers.responses import PresentationResponses
 from verifiers.service import REQUEST_OBJECT_TYP, VerifierError, VerifierService
 from verifiers.texts import neutral_text
 
@@ -147,6 +149,17 @@ def _qr(link: str, kind: str) -> bytes:
     return buffer.getvalue()
 
 
+def _response_refusal(exc: VerifierError) -> JSONResponse:
+    """The response endpoint's error (OAuth style, OpenID4VP 1.0 §8.2): 400, or 503 when our side
+    could not finish (the wallet may retry the same response: it is decided once)."""
+    unavailable = exc.status >= 500
+    return JSONResponse(
+        {"error": exc.error, "error_description": neutral_text(f"{exc.reason}: {exc.detail}")},
+        status_code=exc.status if unavailable else 400,
+        headers={"Cache-Control": "no-store", **({"Retry-After": "2"} if unavailable else {})},
+    )
+
+
 def create_router(service: VerifierService, bearer: Any) -> APIRouter:
     """The verifier party's routes. `bearer` is the platform's BearerAuth."""
     router = APIRouter()
@@ -235,9 +248,15 @@ def create_router(service: VerifierService, bearer: Any) -> APIRouter:
         status_code=201,
         summary="Start an eligibility check: an OpenID4VP request for a service (scope presentations:request)",
         response_model=RequestCreated,
-        responses={403: problem, 404: problem, 422: problem},
+        responses={403: problem, 404: problem, 422: problem, 429: problem},
     )
     def create_request(body: RequestIn, token: AccessToken = require_requester) -> dict[str, Any]:
+        # Each check is rows, a signed request object and a QR code: a runaway backend gets 429
+        # (Problem Details with Retry-After, seoul_wallet/rate_limits.py) instead of the database.
+        caller = current_caller()
+        refusal = caller.count((REQUEST_CLIENT, token.client_id)) if caller is not None else None
+        if refusal is not None:
+            raise refusal
         created = service.create_request(
             _verifier_of(token), body.service_id, body.callback_url, body.client_id_prefix, body.applicant
         )
@@ -331,6 +350,8 @@ def create_router(service: VerifierService, bearer: Any) -> APIRouter:
             headers={"Cache-Control": "no-store"},
         )
 
+    responses = PresentationResponses(service)
+
     @router.post(
         "/verifiers/{slug}/response",
         tags=["OpenID4VP"],
@@ -338,6 +359,11 @@ def create_router(service: VerifierService, bearer: Any) -> APIRouter:
         responses={
             200: {"description": "Accepted; the backend gets the decision", "content": {"application/json": {}}},
             400: {"description": "OAuth error response", "content": {"application/json": {}}},
+            503: {
+                "description": "The consent ledger did not answer (temporarily_unavailable): retry the same "
+                "response, it is decided once",
+                "content": {"application/json": {}},
+            },
         },
         openapi_extra={
             "requestBody": {
@@ -360,33 +386,18 @@ def create_router(service: VerifierService, bearer: Any) -> APIRouter:
         },
     )
     async def response_endpoint(slug: str, request: Request) -> JSONResponse:
+        # Async, with the checks in the response path's own threads and the ledger call awaited:
+        # verifiers/responses.py says why (a burst of presentations starved the shared pool).
         form = await request.form()
         vp_token, state, error = form.get("vp_token"), form.get("state"), form.get("error")
-        if isinstance(error, str) and vp_token is None:
-            try:
-                await run_in_threadpool(
-                    service.handle_error_response, slug, state if isinstance(state, str) else None, error
-                )
-            except VerifierError as exc:
-                return JSONResponse(
-                    {"error": exc.error, "error_description": neutral_text(f"{exc.reason}: {exc.detail}")},
-                    status_code=400,
-                    headers={"Cache-Control": "no-store"},
-                )
-            return JSONResponse({}, headers={"Cache-Control": "no-store"})
+        state_text = state if isinstance(state, str) else None
         try:
-            outcome = await run_in_threadpool(
-                service.handle_response,
-                slug,
-                vp_token if isinstance(vp_token, str) else None,
-                state if isinstance(state, str) else None,
-            )
+            if isinstance(error, str) and vp_token is None:
+                await responses.handle_error_response(slug, state_text, error)
+                return JSONResponse({}, headers={"Cache-Control": "no-store"})
+            outcome = await responses.handle_response(slug, vp_token if isinstance(vp_token, str) else None, state_text)
         except VerifierError as exc:
-            return JSONResponse(
-                {"error": exc.error, "error_description": neutral_text(f"{exc.reason}: {exc.detail}")},
-                status_code=exc.status if exc.status >= 500 else 400,
-                headers={"Cache-Control": "no-store"},
-            )
+            return _response_refusal(exc)
         body = {"redirect_uri": outcome.redirect_uri} if outcome.redirect_uri else {}
         return JSONResponse(body, headers={"Cache-Control": "no-store"})
 

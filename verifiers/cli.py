@@ -15,6 +15,7 @@ from typing import Annotated
 import typer
 
 from auth.clients import register_client
+from keys.names import check_display_name
 from keys.subjects import SubjectError, check_platform_id
 from verifiers.service import VerifierError, VerifierService
 
@@ -41,6 +42,10 @@ def register(app: typer.Typer, service_factory: Callable[[], VerifierService]) -
         redirect_uri: Annotated[str | None, typer.Option(help="where wallets send the user after answering")] = None,
     ) -> None:
         """Register a verifier: request-signing key, RP certificate, and an OAuth client (secret printed once)."""
+        try:
+            name_ko, name_en = check_display_name(name_ko, "--name-ko"), check_display_name(name_en, "--name-en")
+        except ValueError as exc:
+            raise _fail(str(exc)) from None
         service = service_factory()
         try:
             verifier = service.register(slug, name_ko, name_en, services, dns_name, redirect_uri)

@@ -10,7 +10,8 @@ from typing import Protocol
 
 
 class ConsentRefused(Exception):
-    """The ledger refuses the grant: withdrawn or revoked before the response arrived, or denied."""
+    """The ledger refuses the grant: withdrawn or revoked before the response arrived, or denied.
+    Definitive: nothing was logged for this request."""
 
     def __init__(self, reason: str, detail: str = "") -> None:
         super().__init__(detail or reason)
@@ -18,7 +19,8 @@ class ConsentRefused(Exception):
 
 
 class ConsentUnavailable(Exception):
-    """The ledger could not be reached; a presentation is never accepted without its grant."""
+    """The ledger could not be reached, or its answer was lost: whether it logged the grant is
+    unknown, so the call is repeated later. A presentation is never accepted without its grant."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +54,11 @@ class GrantRecord:
 
 
 class ConsentGateway(Protocol):
-    def record_presentation_grant(self, grant: PresentationGrant) -> GrantRecord:
-        """Record (or confirm) the grant behind a presentation; raises ConsentRefused/ConsentUnavailable."""
+    async def record_presentation_grant(self, grant: PresentationGrant) -> GrantRecord:
+        """Record (or confirm) the grant behind a presentation; raises ConsentRefused/ConsentUnavailable.
+
+        Awaited on the event loop (no worker thread waits for the ledger) and idempotent per request
+        id: repeating the call for the same presentation answers the same record and logs nothing,
+        so the verifier can repeat a call whose answer it lost. ConsentRefused means the ledger
+        logged nothing for this request; ConsentUnavailable means it may or may not have."""
         ...

@@ -1,10 +1,14 @@
-"""The verifier party's domain logic: registering verifiers, creating OpenID4VP requests, checking
-responses completely, and signing decisions. No HTTP here; api.py maps errors to responses."""
+"""The verifier party's domain logic: registering verifiers, creating OpenID4VP requests, recording
+refusals, results for backends. No HTTP here; api.py maps errors to responses. The response path
+lives beside it: the checks in presentation_checks.py, the acceptance with the ledger's consent
+in acceptance.py, the event-loop side of the endpoint in responses.py.
+
+A request's status: `pending`, then `answered` or `rejected`; `accepting` in between while the
+ledger records its consent (a backend sees it as `pending`)."""
 
 from __future__ import annotations
 
 import base64
-import datetime as dt
 import hashlib
 import json
 import logging
@@ -14,68 +18,43 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlsplit
-from zoneinfo import ZoneInfo
 
-import rfc8785
 from cryptography.hazmat.primitives import serialization
-from sqlalchemy import insert, update
+from sqlalchemy import update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from catalog import CredentialType, Service
 from eligibility.dcql import derive_dcql
-from eligibility.policies import Evaluation, HeldCredential, Policy, evaluate
+from eligibility.policies import Policy
 from keys import jws
 from keys.datakeys import DataKeyStore
 from keys.identifiers import random_identifier
-from keys.jwk import thumbprint
 from keys.keyring import KeyRing
-from keys.subjects import PAIRWISE_SUBJECT, SUBJECT_CLAIM, PairwiseSubjects
-from outbound.status_lists import StatusCheckFailed, StatusListClient
+from keys.names import check_display_name
+from keys.subjects import PAIRWISE_SUBJECT, PairwiseSubjects
+from outbound.status_lists import StatusListClient
 from outbound.urls import UnsafeURL, check_client_url
-from vc import sd_jwt, sd_jwt_vc
-from vc.dcql import DCQLError, OverDisclosure, check_presentation, parse_query
-from vc.sd_jwt import VerifiedSDJWT
-from vc.status_list import StatusListError, status_reference
-from verifiers.applicant import SubjectRefused, check_applicant, common_subject
-from verifiers.consent_gateway import ConsentGateway, ConsentRefused, ConsentUnavailable, PresentationGrant
-from verifiers.models import AcceptedPresentation, CallbackDelivery, PresentationRequest, Verifier
+from vc.dcql import parse_query
+from verifiers.consent_gateway import ConsentGateway
+from verifiers.errors import VerifierError
+from verifiers.models import CallbackDelivery, PresentationRequest, Verifier
+from verifiers.presentation_checks import ALGORITHMS
 from verifiers.rp_ca import RelyingPartyCA
 from verifiers.texts import neutral_text
-from verifiers.trusted_issuers import IssuerKeysUnavailable, IssuerNotTrusted, TrustedIssuerRegistry
-
-_REQUESTS = PresentationRequest.__table__
-_ACCEPTED = AcceptedPresentation.__table__
+from verifiers.trusted_issuers import TrustedIssuerRegistry
 
 log = logging.getLogger("seoul_wallet.verifiers")
 
 DECISIONS_OWNER = "verifiers"  # the verifier platform key that signs decisions
-# How long a backend may keep claim values it receives (needs_values). The catalog gives no
-# per-service figure; a year covers an application round. Stated in each consent record.
-VALUES_RETENTION_DAYS = 365
 REQUEST_OBJECT_TYP = "oauth-authz-req+jwt"
 DECISION_TYP = "eligibility-decision+jwt"
-SEOUL = ZoneInfo("Asia/Seoul")
-ALGORITHMS = ["ES256", "EdDSA"]
 VP_FORMAT_ALGORITHMS = {"sd-jwt_alg_values": ALGORITHMS, "kb-jwt_alg_values": ALGORITHMS}
 
 
 def verifier_owner(slug: str) -> str:
     return f"verifier:{slug}"
-
-
-class VerifierError(Exception):
-    """A refused operation. `reason` is logged and recorded; `error` is the protocol's error code."""
-
-    def __init__(
-        self, reason: str, detail: str, *, status: int = 400, error: str = "invalid_request", final: bool = False
-    ) -> None:
-        super().__init__(detail)
-        self.reason, self.detail, self.status, self.error = reason, detail, status, error
-        # Final: the holder demonstrably answered this request (a KB-JWT over its nonce verified),
-        # so the refusal ends the request. Otherwise anyone who saw the QR code could end it.
-        self.final = final
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,6 +116,14 @@ class VerifierService:
         self._parsed_queries = {service_id: parse_query(query) for service_id, query in self._queries.items()}
         self.base_url = settings.public_url
 
+    def parsed_query(self, service_id: str) -> Any:
+        """The service's DCQL query, parsed (derived from its policy: data minimisation by construction)."""
+        return self._parsed_queries[service_id]
+
+    def type_of_vct(self, vct: str) -> str | None:
+        """The catalog's credential type id of a `vct`, or None."""
+        return self._type_by_vct.get(vct)
+
     # -- verifiers ----------------------------------------------------------------------------------
 
     def default_dns_name(self) -> str:
@@ -160,7 +147,17 @@ class VerifierService:
                 redirect_uri = check_client_url(redirect_uri, development=self.settings.development, resolve=False)
             except UnsafeURL as exc:
                 raise VerifierError("unsafe_url", f"redirect_uri: {exc}", status=422) from None
+        for field, value in (("name.ko", name_ko), ("name.en", name_en)):
+            try:  # no newline, escape or bidirectional override: the consent screen shows this name
+                check_display_name(value, field)
+            except ValueError as exc:
+                raise VerifierError("invalid_name", str(exc), status=422) from None
         dns_name = (dns_name or self.default_dns_name()).lower().rstrip(".")
+        if dns_name != self.default_dns_name():
+            try:  # the RP CA certifies this name: outside development never loopback, private or an IP
+                check_client_url(f"https://{dns_name}/", development=self.settings.development, resolve=False)
+            except UnsafeURL as exc:
+                raise VerifierError("unsafe_dns_name", f"dns_name: {exc}", status=422) from None
         with Session(self.engine, expire_on_commit=False) as session:
             if session.get(Verifier, slug) is not None:
                 raise VerifierError("verifier_exists", f"verifier {slug!r} is already registered", status=409)
@@ -273,7 +270,7 @@ class VerifierService:
     def link(self, request: PresentationRequest, verifier: Verifier) -> tuple[str | None, str]:
         """The request_uri (None when passed by value) and the openid4vp:// link for a wallet."""
         if request.client_id.startswith("redirect_uri:"):
-            claims = self._request_claims(request, verifier)
+            claims = self.request_claims(request, verifier)
             params = {k: v for k, v in claims.items() if k not in ("iss", "aud", "iat", "exp")}
             query = "&".join(
                 f"{k}={quote(v if isinstance(v, str) else json.dumps(v, separators=(',', ':')), safe='')}"
@@ -315,10 +312,10 @@ class VerifierService:
             base64.b64encode(cert.public_bytes(serialization.Encoding.DER)).decode()
             for cert in (certificate, self.ca.ca_certificate())
         ]
-        claims = self._request_claims(request, verifier)
+        claims = self.request_claims(request, verifier)
         return self.keyring.sign(verifier_owner(slug), claims, typ=REQUEST_OBJECT_TYP, headers={"x5c": x5c})
 
-    def _request_claims(self, request: PresentationRequest, verifier: Verifier) -> dict[str, Any]:
+    def request_claims(self, request: PresentationRequest, verifier: Verifier) -> dict[str, Any]:
         # Deterministic for a request (iat is its creation time), so the consent notice can name
         # exactly what the wallet was shown by hashing these claims.
         return {
@@ -338,29 +335,6 @@ class VerifierService:
 
     # -- the response endpoint -----------------------------------------------------------------------
 
-    def handle_response(self, slug: str, vp_token_raw: str | None, state: str | None) -> ResponseOutcome:
-        """Check a direct_post response completely. Every refusal is recorded on the request and logged
-        with its reason; nothing is ever decided "eligible" unless every check passed."""
-        if not state:
-            raise VerifierError("missing_state", "state is required")
-        with Session(self.engine, expire_on_commit=False) as session:
-            request = session.exec(select(PresentationRequest).where(PresentationRequest.state == state)).first()
-        if request is None or request.verifier != slug:
-            raise VerifierError("unknown_state", "no request with this state")
-        now = int(time.time())
-        if request.status != "pending":
-            raise VerifierError("request_already_answered", "this request has already been answered")
-        if now >= request.expires_at:
-            raise self._refuse(request, VerifierError("request_expired", "the request has expired", final=True))
-        try:
-            return self._accept(request, vp_token_raw, now)
-        except VerifierError as exc:
-            if exc.status >= 500:
-                # Our side failed (the ledger was unreachable): the wallet may retry the same response.
-                log.warning("presentation deferred", extra={"request_id": request.id, "reason": exc.reason})
-                raise
-            raise self._refuse(request, exc) from None
-
     def handle_error_response(self, slug: str, state: str | None, error: str) -> None:
         """A wallet's error response (OpenID4VP 1.0 §8.5), e.g. `access_denied` when the citizen
         declines. It is recorded for the backend and never ends the check: `state` is in the request
@@ -378,9 +352,9 @@ class VerifierService:
             raise VerifierError("request_expired", "the request has expired")
         code = error if error.isascii() and error.replace("_", "").isalnum() and len(error) <= 64 else "invalid"
         reason = "access_denied" if code == "access_denied" else "wallet_error"
-        self._refuse(request, VerifierError(reason, f"the wallet answered error={code}"))
+        self.refuse(request, VerifierError(reason, f"the wallet answered error={code}"))
 
-    def _refuse(self, request: PresentationRequest, error: VerifierError) -> VerifierError:
+    def refuse(self, request: PresentationRequest, error: VerifierError) -> VerifierError:
         """Record a refusal: the reason always; the end of the request only when `error.final`."""
         log.warning(
             "presentation refused",
@@ -400,274 +374,6 @@ class VerifierService:
         if error.final and updated.rowcount == 1:  # type: ignore[attr-defined]
             self._schedule_callback(request)  # once per request: only the response that ended it
         return error
-
-    def _parse_vp_token(self, raw: str | None) -> dict[str, list[str]]:
-        if not raw:
-            raise VerifierError("missing_vp_token", "vp_token is required")
-        try:
-            token = jws.decode_json(raw)
-        except (ValueError, RecursionError):  # RecursionError: nesting deeper than the parser allows
-            raise VerifierError("malformed_vp_token", "vp_token must be a JSON object") from None
-        if not isinstance(token, dict) or not token:
-            raise VerifierError("malformed_vp_token", "vp_token must be a non-empty JSON object")
-        for key, value in token.items():
-            if not isinstance(value, list) or not value or not all(isinstance(p, str) for p in value):
-                raise VerifierError("malformed_vp_token", f"vp_token[{key!r}] must be an array of presentations")
-        return token
-
-    def _verify_credential(self, presentation: str, request: PresentationRequest, now: int) -> VerifiedSDJWT:
-        try:
-            result = sd_jwt_vc.verify_sd_jwt_vc(
-                presentation,
-                self.registry,
-                require_key_binding=True,
-                expected_aud=request.client_id,
-                expected_nonce=request.nonce,
-                now=now,
-                iat_skew=self.settings.clock_skew,
-                max_age=self.settings.kb_max_age,
-                algorithms=ALGORITHMS,
-            )
-        except sd_jwt.SDJWTError as exc:
-            cause = exc.__cause__
-            if isinstance(cause, IssuerNotTrusted | IssuerKeysUnavailable):
-                raise VerifierError(cause.reason, str(cause)) from None
-            raise VerifierError(exc.reason, str(exc)) from None
-        return result
-
-    def _check_status(self, result: VerifiedSDJWT) -> dict[str, Any]:
-        try:
-            reference = status_reference(result.payload)
-        except StatusListError as exc:
-            raise VerifierError(exc.reason, f"the credential's status claim: {exc}") from None
-        if reference is None:
-            raise VerifierError("status_missing", "the credential carries no status list reference")
-        index, uri = reference
-        iss = result.payload["iss"]
-
-        def status_key(header: dict[str, Any], payload: dict[str, Any]) -> Any:
-            kid = header.get("kid")
-            return self.registry.resolve(iss, kid if isinstance(kid, str) else None)
-
-        try:
-            check = self.status_lists.check(uri, index, status_key)
-        except StatusCheckFailed as exc:
-            raise VerifierError(exc.reason, str(exc)) from None
-        return {"iss": iss, "vct": result.payload["vct"], "status": "valid", "status_checked_at": check.list_fetched_at}
-
-    def _accept(self, request: PresentationRequest, vp_token_raw: str | None, now: int) -> ResponseOutcome:
-        bound: list[bool] = []  # one entry per presentation whose key binding to this request verified
-        try:
-            return self._accept_checked(request, vp_token_raw, now, bound)
-        except VerifierError as exc:
-            exc.final = exc.final or bool(bound)
-            raise
-
-    def _accept_checked(
-        self, request: PresentationRequest, vp_token_raw: str | None, now: int, bound: list[bool]
-    ) -> ResponseOutcome:
-        if request.policy_version != self.policies[request.service_id].version:
-            # The rule changed after this request was made: deciding it under the new rule would
-            # judge claims the citizen was asked for under the old one.
-            raise VerifierError(
-                "policy_changed", "the service's eligibility rule changed; start a new check", final=True
-            )
-        vp_token = self._parse_vp_token(vp_token_raw)
-        query = self._parsed_queries[request.service_id]
-        known = {c.id for c in query.credentials}
-        extra = sorted(set(vp_token) - known)
-        if extra:
-            raise VerifierError("unrequested_credential", f"vp_token holds credentials not asked for: {extra}")
-        presented: list[tuple[str, VerifiedSDJWT]] = []
-        kb_hashes: list[str] = []
-        for query_id, presentations in vp_token.items():
-            for presentation in presentations:
-                result = self._verify_credential(presentation, request, now)
-                if request.applicant is None:
-                    bound.append(True)  # anyone may answer a check made for no one in particular
-                presented.append((query_id, result))
-                kb_hashes.append(hashlib.sha256(presentation.rsplit("~", 1)[1].encode()).hexdigest())
-        try:
-            platform_id = common_subject([result for _, result in presented])
-            subject = self.subjects.for_verifier(request.verifier, platform_id)
-            check_applicant(subject, request.applicant)
-        except SubjectRefused as exc:
-            # For a check made for an applicant, only the applicant's own answer ends it: a
-            # stranger's credentials, or a mix of people's, leave it open for her.
-            raise VerifierError(exc.reason, exc.detail) from None
-        bound.append(True)
-        verified: dict[str, list[VerifiedSDJWT]] = {}
-        evidence: list[dict[str, Any]] = []
-        for query_id, result in presented:
-            iss, vct = result.payload["iss"], result.payload["vct"]
-            if not self.registry.is_trusted_for(iss, vct):
-                raise VerifierError("issuer_not_trusted_for_vct", f"{iss} is not trusted to issue {vct}")
-            evidence.append({"query_id": query_id, **self._check_status(result)})
-            verified.setdefault(query_id, []).append(result)
-        try:
-            check_presentation(query, verified)
-        except OverDisclosure as exc:
-            raise VerifierError(exc.reason, str(exc)) from None
-        except DCQLError as exc:
-            raise VerifierError("presentation_does_not_match_query", str(exc)) from None
-
-        held = []
-        for results in verified.values():
-            for result in results:
-                type_id = self._type_by_vct.get(result.payload["vct"])
-                if type_id is None:
-                    raise VerifierError("unknown_credential_type", f"no credential type {result.payload['vct']}")
-                held.append(HeldCredential(type_id, result.claims))
-        policy = self.policies[request.service_id]
-        evaluation = evaluate(policy, held, dt.datetime.fromtimestamp(now, SEOUL).date())
-        values = self._needed_values(policy, verified)
-
-        holder_keys = tuple(dict.fromkeys("holder-key:" + thumbprint(r.payload["cnf"]["jwk"]) for _, r in presented))
-        service = self.services[request.service_id]
-        verifier = self.get(request.verifier)
-        requested = {(h.type_id, claim) for h in held for claim in h.claims}
-        # The verifier reads what its policy uses, and `sub` of every credential (the binding claim).
-        read = (
-            {(c.credential, c.claim) for c in policy.conditions()}
-            | {(c.credential, name) for c in policy.conditions() for name, _ in c.where}
-            | {(h.type_id, SUBJECT_CLAIM) for h in held}
-        )
-        notice = hashlib.sha256(rfc8785.dumps(self._request_claims(request, verifier))).hexdigest()
-        grant = PresentationGrant(
-            request_id=request.id,
-            verifier=request.verifier,
-            verifier_name_ko=verifier.name_ko,
-            verifier_name_en=verifier.name_en,
-            client_id=request.client_id,
-            service_id=request.service_id,
-            service_name_ko=service.name["ko"],
-            service_name_en=service.name["en"],
-            purpose=service.purpose,
-            # The data items are what the verifier reads: presented claims its policy uses.
-            data_items=tuple(sorted(requested & read)),
-            values_shared=bool(values),
-            retention_days=VALUES_RETENTION_DAYS if values else 0,
-            subject=platform_id,
-            holder_keys=holder_keys,
-            evidence_sha256=hashlib.sha256("".join(sorted(kb_hashes)).encode()).hexdigest(),
-            notice_sha256=notice,
-            notice_version=policy.version,
-        )
-        try:
-            record = self.consent.record_presentation_grant(grant)
-        except ConsentRefused as exc:
-            raise VerifierError(exc.reason, str(exc)) from None
-        except ConsentUnavailable as exc:
-            raise VerifierError("consent_unavailable", str(exc), status=503, error="temporarily_unavailable") from None
-
-        decision = self._sign_decision(request, evaluation, evidence, record.record_id, record.receipt, values, subject)
-        # OpenID4VP §13.3: a fresh, unguessable code only the redirected front end learns; the
-        # backend presents it when fetching the result, so a fixated session cannot take it.
-        response_code = secrets.token_urlsafe(32)
-        changes: dict[str, Any] = {
-            "response_code_sha256": hashlib.sha256(response_code.encode()).hexdigest(),
-            "status": "answered",
-            "answered_at": now,
-            "subject": subject,
-            "decision": decision,
-            "eligible": evaluation.eligible,
-            "consent_record_id": record.record_id,
-        }
-        if values:
-            owner = verifier_owner(request.verifier)
-            changes["values_encrypted"] = self.data_keys.encrypt(owner, request.id, json.dumps(values).encode())
-        if self.settings.vp_token_retention > 0:
-            owner = verifier_owner(request.verifier)
-            changes["vp_token_encrypted"] = self.data_keys.encrypt(
-                owner, f"{request.id}/vp_token", (vp_token_raw or "").encode()
-            )
-            changes["vp_token_purge_at"] = now + self.settings.vp_token_retention
-        # Everything computed, now the writes, as Core statements in one short transaction: the
-        # conditional answer first (a concurrent post of this response finds it answered), then
-        # the replay guard, whose unique key refuses these KB-JWTs anywhere else.
-        try:
-            with self.engine.begin() as connection:
-                updated = connection.execute(
-                    update(_REQUESTS)
-                    .where(_REQUESTS.c.id == request.id, _REQUESTS.c.status == "pending")
-                    .values(changes)
-                )
-                if updated.rowcount != 1:
-                    raise VerifierError("request_already_answered", "this request has already been answered")
-                connection.execute(
-                    insert(_ACCEPTED),
-                    [{"kb_jwt_hash": h, "request_id": request.id, "accepted_at": now} for h in kb_hashes],
-                )
-        except IntegrityError:
-            raise VerifierError("presentation_replayed", "this presentation was already accepted") from None
-        log.info(
-            "presentation accepted",
-            extra={"request_id": request.id, "verifier": request.verifier, "eligible": evaluation.eligible},
-        )
-        self._schedule_callback(request)
-        redirect = None
-        if verifier.redirect_uri:
-            redirect = f"{verifier.redirect_uri}#response_code={response_code}"
-        return ResponseOutcome(request_id=request.id, redirect_uri=redirect)
-
-    def _needed_values(self, policy: Policy, verified: Mapping[str, list[VerifiedSDJWT]]) -> dict[str, Any]:
-        """Claim values the service's policy declares it needs; nothing else leaves this function."""
-        values: dict[str, Any] = {}
-        for results in verified.values():
-            for result in results:
-                type_id = self._type_by_vct.get(result.payload["vct"])
-                for needed_type, claim in policy.needs_values:
-                    if needed_type == type_id and claim in result.claims:
-                        values[f"{type_id}.{claim}"] = result.claims[claim]
-        return values
-
-    def _sign_decision(
-        self,
-        request: PresentationRequest,
-        evaluation: Evaluation,
-        evidence: list[dict[str, Any]],
-        consent_record_id: str,
-        receipt: str,
-        values: dict[str, Any],
-        subject: str,
-    ) -> str:
-        now = int(time.time())
-        claims = {
-            "iss": f"{self.base_url}/verifiers",
-            "aud": request.client_id,
-            "jti": request.id,
-            "iat": now,
-            "request_id": request.id,
-            "verifier": request.verifier,
-            "service_id": request.service_id,
-            # The applicant's pairwise subject for this verifier (never the platform id itself):
-            # the `sub` this service's sign-in gives the same citizen.
-            "subject": subject,
-            "applicant_bound": request.applicant is not None,  # only that applicant could answer
-            "policy": {"id": evaluation.policy_id, "version": evaluation.policy_version},
-            "reference_date": evaluation.reference_date.isoformat(),
-            "eligible": evaluation.eligible,
-            "outcome": evaluation.outcome.value,
-            "conditions": [
-                {
-                    "path": c.path,
-                    "credential": c.credential,
-                    "claim": c.claim,
-                    "op": c.op,
-                    "negated": c.negated,
-                    "outcome": c.outcome.value,
-                    **({"reason": c.reason} if c.reason else {}),
-                }
-                for c in evaluation.conditions
-            ],
-            "evidence": evidence,
-            "consent": {"record_id": consent_record_id, "receipt": receipt},
-        }
-        if values:
-            # Only a digest: the decision is stored and pushed in the clear, the values are not.
-            # The backend fetches them (encrypted at rest) and checks them against this digest.
-            claims["values_sha256"] = hashlib.sha256(rfc8785.dumps(values)).hexdigest()
-        return self.keyring.sign(DECISIONS_OWNER, claims, typ=DECISION_TYP)
 
     # -- results ------------------------------------------------------------------------------------
 
@@ -697,8 +403,10 @@ class VerifierService:
             )
         ):
             raise VerifierError("unknown_request", "no such request", status=404)
-        status = request.status
-        if status == "pending" and time.time() >= request.expires_at:
+        # While the ledger records the consent the answer is not decided yet: still pending, even
+        # past the expiry (the checks passed in time; verifiers/acceptance.py completes it).
+        status = "pending" if request.status == "accepting" else request.status
+        if request.status == "pending" and time.time() >= request.expires_at:
             status = "expired"
         out: dict[str, Any] = {
             "request_id": request.id,

@@ -25,13 +25,25 @@ class ErasedOut(BaseModel):
     credentials: int
 
 
-def create_router(services: WalletServices, citizen_id: Callable[..., str]) -> APIRouter:
+def create_router(
+    services: WalletServices,
+    citizen_id: Callable[..., str],
+    reading: Callable[..., Any] | None = None,
+    withdrawing: Callable[..., Any] | None = None,
+) -> APIRouter:
+    """`reading` and `withdrawing` require the ledger's own scopes (consent:read, consent:withdraw)
+    on top of `wallet`, as wallet/consents_api.py does: the export holds every consent with its
+    receipts (what GET /consent/me serves), and erasing the account withdraws and erases them (more
+    than POST /consent/me/withdraw-all does), so neither grants what the ledger's API would refuse."""
     my_data = services.my_data
     router = APIRouter(prefix="/wallet/api", tags=["wallet (citizen)"])
     Citizen = Annotated[str, Depends(citizen_id)]
+    read_scope = [Depends(reading)] if reading is not None else []
+    withdraw_scope = [Depends(withdrawing)] if withdrawing is not None else []
 
     @router.get(
         "/export",
+        dependencies=read_scope,
         summary="Export everything as one JSON file: credentials decoded, consents with receipts, history, inbox",
         responses={200: {"content": {"application/json": {}}}},
     )
@@ -48,6 +60,7 @@ def create_router(services: WalletServices, citizen_id: Callable[..., str]) -> A
 
     @router.post(
         "/account/erase",
+        dependencies=withdraw_scope,
         summary="Delete my account: ledger erasure, history and inbox deleted, vault crypto-shredded",
         response_model=ErasedOut,
         responses={400: {"content": {PROBLEM: {}}}},

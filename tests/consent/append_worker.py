@@ -17,6 +17,7 @@ from pathlib import Path
 
 from consent import log as tlog
 from consent.service import ConsentLedger
+from consent.status_indexes import status_index_key
 from keys.jwk import b64url_decode
 from keys.keyring import KeyRing
 from seoul_wallet.database import create_database_engine
@@ -25,8 +26,15 @@ from tests.consent.conftest import make_record
 
 def main(mode: str, count: int, tag: str, go_file: str) -> None:
     engine = create_database_engine(os.environ["SEOUL_WALLET_DATABASE_URL"])
-    keyring = KeyRing(engine, b64url_decode(os.environ["SEOUL_WALLET_MASTER_KEY"]))
-    ledger = ConsentLedger(engine, keyring, origin="testserver/consent", base_url="http://testserver")
+    master_key = b64url_decode(os.environ["SEOUL_WALLET_MASTER_KEY"])
+    keyring = KeyRing(engine, master_key)
+    ledger = ConsentLedger(
+        engine,
+        keyring,
+        origin="testserver/consent",
+        base_url="http://testserver",
+        status_index_key=status_index_key(master_key),
+    )
     while not Path(go_file).exists():
         time.sleep(0.005)
     if mode == "requests":

@@ -107,3 +107,19 @@ def test_a_grant_is_the_citizens_and_refuses_what_is_not_a_platform_id(client, p
     (mine,) = client.get("/consent/me", headers=citizen).json()["consents"]
     assert mine["id"] == recorded.json()["record_id"]
     assert mine["record"]["evidence"] == {"holder_keys": ["holder-key:" + "A" * 43], "presentation_sha256": "a" * 64}
+
+
+def test_a_grant_the_consent_record_cannot_hold_is_a_422_that_records_nothing(client, platform) -> None:
+    """Found by the contract fuzzing (issue 14): a purpose that is not a DPV purpose code, or an empty
+    claim path, passed the grant's own schema and failed building the consent record: a 500."""
+    from tests.conftest import bearer_for
+
+    verifier = bearer_for(client, platform, VERIFIER, ["consent:record"])
+    body = _grant_body().model_dump()
+    for change in ({"purpose": ""}, {"purpose": "Marketing<script>"}, {"data_items": [[]]}):
+        refused = client.post("/consent/presentation-grants", json={**body, **change}, headers=verifier)
+        assert refused.status_code == 422, refused.text
+        assert refused.headers["content-type"] == "application/problem+json"
+    with platform.engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM consent_records")).scalar() == 0
+        assert conn.execute(text("SELECT count(*) FROM consent_events")).scalar() == 0

@@ -7,8 +7,9 @@ import time
 
 from sqlalchemy import text
 
-from issuers.status_lists import LIST_SIZE, permuted_index
+from issuers.status_lists import LIST_SIZE
 from keys import jws
+from keys.permutation import permuted_index
 from tests.issuers.conftest import RESIDENT, payload_of, snapshot
 from tests.issuers.spec_wallet import HolderKey
 from tests.issuers.test_oid4vci_errors import ISSUER, body_with, credential, make_offer, nonce
@@ -125,11 +126,11 @@ def test_revoking_an_unredeemed_offer_cancels_it(client, mois) -> None:
 
 def test_status_indexes_are_a_random_looking_permutation() -> None:
     key = b"k" * 32
-    first = [permuted_index(key, i) for i in range(2000)]
+    first = [permuted_index(key, i, LIST_SIZE) for i in range(2000)]
     assert len(set(first)) == 2000 and all(0 <= i < LIST_SIZE for i in first)
     # Consecutive credentials are not neighbours.
     assert sum(abs(a - b) <= 8 for a, b in itertools.pairwise(first)) < 5
-    assert [permuted_index(b"x" * 32, i) for i in range(50)] != first[:50]
+    assert [permuted_index(b"x" * 32, i, LIST_SIZE) for i in range(50)] != first[:50]
 
 
 def test_status_list_index_allocation_is_unique(client, mois, platform) -> None:

@@ -16,7 +16,7 @@ from tests.verifiers.conftest import youth_claims
 from tests.wallet.test_wallet_app import BIRTH_DATE, offer_links, open_check, receive_all, share
 from vc.status_list import INVALID, verify_status_list_token
 
-WALLET_SCOPES = ["wallet", "consent:read"]
+WALLET_SCOPES = ["wallet", "consent:read", "consent:withdraw"]
 
 
 def minji_applies(client, platform) -> tuple[dict[str, str], dict]:

@@ -1,0 +1,178 @@
+"""A real `seoul-wallet serve` that the crash tests SIGKILL and start again over the same database,
+data directory, master key and port (so every URL it handed out stays valid).
+
+One server and one platform for the package: a start costs seconds, so the scenarios share them, each
+asserting about its own batches, requests and records (and the whole consent log)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import random
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import text
+from sqlalchemy.engine import Engine
+
+from keys.jwk import b64url_encode
+from seoul_wallet.app import Platform, build_platform
+from seoul_wallet.bootstrap import prepare
+from seoul_wallet.models import metadata
+from seoul_wallet.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[2]
+# Crash points per scenario; CI keeps the default, a longer run sets SEOUL_WALLET_CRASH_POINTS=20.
+CRASH_POINTS = int(os.environ.get("SEOUL_WALLET_CRASH_POINTS", "2"))
+# Seeded: a failure names its seed, and the same seed kills at the same moments again.
+CRASH_SEED = int(os.environ.get("SEOUL_WALLET_CRASH_SEED", "20261203"))
+# Every kill point tried in this session, by scenario (reported at the end of the run).
+CRASHES: dict[str, list[float]] = {}
+# How many of them caught the scenario's work half done (the rest hit it before or after).
+LANDED: dict[str, int] = {}
+# Seconds from each restart until the scenario's work was whole again (retries and recovery).
+RECOVERY: dict[str, list[float]] = {}
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class CrashServer:
+    """`seoul-wallet serve` in its own process group, so SIGKILL takes every process of it at once
+    (as a power cut would), and a restart is the same command over the same state."""
+
+    def __init__(self, env: dict[str, str], port: int, log_dir: Path, workers: int = 1) -> None:
+        self.env, self.port, self.log_dir, self.workers = env, port, log_dir, workers
+        self.base_url = f"http://127.0.0.1:{port}"
+        self.process: subprocess.Popen | None = None
+        self.starts = 0
+
+    def start(self, timeout: float = 90) -> None:
+        command = [str(Path(sys.executable).with_name("seoul-wallet")), "serve", "--host", "127.0.0.1"]
+        command += ["--port", str(self.port), "--workers", str(self.workers)]
+        self.starts += 1
+        log = (self.log_dir / f"server-{self.starts}.log").open("wb")  # a file: a full pipe would stall it
+        self.process = subprocess.Popen(
+            command, env=self.env, cwd=self.log_dir, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        log.close()
+        deadline = time.monotonic() + timeout
+        while True:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"the server exited: {self.log_tail()}")
+            try:
+                if httpx.get(f"{self.base_url}/readyz", timeout=2).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the server was not ready in {timeout} s: {self.log_tail()}")
+            time.sleep(0.05)
+
+    def kill(self) -> None:
+        """SIGKILL the server's whole process group: no shutdown, no rollback, no flush."""
+        assert self.process is not None
+        with contextlib.suppress(ProcessLookupError):  # it died already (a failed start)
+            os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(timeout=30)
+        self.process = None
+
+    def stop(self) -> None:
+        if self.process is None:
+            return
+        try:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            self.process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=30)
+        except ProcessLookupError:
+            self.process.wait(timeout=30)
+        self.process = None
+
+    def log_tail(self) -> str:
+        return (self.log_dir / f"server-{self.starts}.log").read_text(errors="replace")[-3000:]
+
+
+class CrashPoints:
+    """Seeded random kill points, recorded per scenario: each scenario reads a value in [low, high]
+    as its moment (seconds in, or how far into its work)."""
+
+    def __init__(self, scenario: str, low: float, high: float) -> None:
+        self.random = random.Random(f"{CRASH_SEED}:{scenario}")
+        self.low, self.high = low, high
+        self.tried = CRASHES.setdefault(scenario, [])
+
+    def __iter__(self) -> Iterator[float]:
+        for _ in range(CRASH_POINTS):
+            point = round(self.random.uniform(self.low, self.high), 3)
+            self.tried.append(point)
+            yield point
+
+
+def _empty_all_tables(engine: Engine) -> None:
+    with engine.begin() as connection:
+        for table in reversed(metadata.sorted_tables):
+            connection.execute(text(f'DELETE FROM "{table.name}"'))
+
+
+@pytest.fixture(scope="package")
+def crash_platform(migrated_engine: Engine, database_url: str, tmp_path_factory: pytest.TempPathFactory):
+    """The platform the server runs: its keys and demo parties, over the test database."""
+    port = _free_port()
+    data_dir = tmp_path_factory.mktemp("crash")
+    settings = Settings(
+        data_dir=data_dir,
+        database_url=database_url,
+        master_key=b64url_encode(secrets.token_bytes(32)),
+        public_url=f"http://127.0.0.1:{port}",
+        development=True,
+    )
+    _empty_all_tables(migrated_engine)
+    platform: Platform = build_platform(settings, migrated_engine)
+    prepare(platform)
+    platform.crash_port = port  # type: ignore[attr-defined]
+    yield platform
+    _empty_all_tables(migrated_engine)
+
+
+@pytest.fixture(scope="package")
+def crash_server(crash_platform: Platform) -> Iterator[CrashServer]:
+    settings = crash_platform.settings
+    env = {
+        **os.environ,
+        "SEOUL_WALLET_DATABASE_URL": settings.resolved_database_url,
+        "SEOUL_WALLET_MASTER_KEY": settings.master_key_value or "",
+        "SEOUL_WALLET_PUBLIC_URL": settings.public_url,
+        "SEOUL_WALLET_DATA_DIR": str(settings.data_dir),
+        "SEOUL_WALLET_LOG_LEVEL": "WARNING",
+        "SEOUL_WALLET_DEVELOPMENT": "true",
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+    }
+    server = CrashServer(env, crash_platform.crash_port, Path(settings.data_dir))  # type: ignore[attr-defined]
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def pytest_terminal_summary(terminalreporter) -> None:  # type: ignore[no-untyped-def]
+    if CRASHES:
+        tried = ", ".join(
+            f"{name}: {len(points)} ({LANDED.get(name, 0)} with work half done)" for name, points in CRASHES.items()
+        )
+        terminalreporter.write_line(f"crash points tried (seed {CRASH_SEED}): {tried}")
+    for name, seconds in RECOVERY.items():
+        terminalreporter.write_line(f"recovery after a crash, {name}: {', '.join(f'{s:.1f} s' for s in seconds)}")
