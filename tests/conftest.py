@@ -21,6 +21,7 @@ from seoul_wallet.database import create_database_engine
 from seoul_wallet.migrate import upgrade
 from seoul_wallet.models import metadata
 from seoul_wallet.settings import Settings
+from tests.live_servers import free_port, server_environment, start_server, stop_server, wait_until_ready
 
 TEST_DATABASE_URL = os.environ.get("SEOUL_WALLET_TEST_DATABASE_URL")
 ON_POSTGRES = bool(TEST_DATABASE_URL and TEST_DATABASE_URL.startswith("postgresql"))
@@ -134,68 +135,23 @@ def client(app) -> Iterator[TestClient]:
         yield test_client
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @pytest.fixture
 def live_server(request: pytest.FixtureRequest, platform: Platform, tmp_path: Path) -> Iterator[str]:
     """A real `seoul-wallet serve` on a free port, over the test database and master key, with
     SEOUL_WALLET_PUBLIC_URL set to its own address. Workers: `@pytest.mark.parametrize("live_server",
     [2], indirect=True)`; default 1. Yields the base URL; `live_server_env` gives its environment
     (for CLI subprocesses that must share its database and keys)."""
-    import subprocess
-    import sys
-    import time
-
-    import httpx
-
     workers = getattr(request, "param", 1)
-    port = _free_port()
+    port = free_port()
     base_url = f"http://127.0.0.1:{port}"
-    env = {
-        **os.environ,
-        "SEOUL_WALLET_DATABASE_URL": platform.settings.resolved_database_url,
-        "SEOUL_WALLET_MASTER_KEY": platform.settings.master_key_value or "",
-        "SEOUL_WALLET_PUBLIC_URL": base_url,
-        "SEOUL_WALLET_DATA_DIR": str(tmp_path),
-        "SEOUL_WALLET_LOG_LEVEL": "WARNING",
-        "SEOUL_WALLET_DEVELOPMENT": "true",
-        # The same modules as the tests import (pytest's pythonpath is the project root).
-        "PYTHONPATH": os.pathsep.join(
-            filter(None, [str(Path(__file__).resolve().parents[1]), os.environ.get("PYTHONPATH")])
-        ),
-    }
-    executable = Path(sys.executable).with_name("seoul-wallet")
-    command = [str(executable), "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)]
-    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    # Generous: parallel test workers share two cores, and a 2-worker server on PostgreSQL starts slowly.
-    deadline = time.monotonic() + 90
+    env = server_environment(platform.settings, base_url, tmp_path)
+    process = start_server(env, port, workers)
     try:
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"server exited: {process.stderr.read().decode(errors='replace')[-2000:]}")
-            try:
-                if httpx.get(f"{base_url}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError("server did not become ready in 90 s")
-            time.sleep(0.1)
+        wait_until_ready(process, base_url)
         request.node.live_server_env = env
         yield base_url
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_server(process)
 
 
 def bearer_for(client: TestClient, platform: Platform, subject: str, scopes: list[str]) -> dict[str, str]:

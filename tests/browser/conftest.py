@@ -13,9 +13,6 @@ from __future__ import annotations
 
 import os
 import secrets
-import subprocess
-import sys
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -30,10 +27,10 @@ from seoul_wallet.app import build_platform
 from seoul_wallet.bootstrap import prepare
 from seoul_wallet.settings import Settings
 from tests.browser.helpers import PHONE, Site
-from tests.conftest import _empty_all_tables, _free_port
+from tests.conftest import _empty_all_tables
+from tests.live_servers import free_port, server_environment, start_server, stop_server, wait_until_ready
 
 CHROMIUM = Path("/usr/bin/chromium")
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
 # Every wait is on a condition; this only bounds how long a missing element is waited for, so a
 # page that is not there fails in seconds rather than Playwright's default 30.
 WAIT_MS = 10_000
@@ -59,7 +56,7 @@ def chromium() -> Iterator[Browser]:
 def site(database_url: str, migrated_engine: Engine, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     """A real `seoul-wallet serve` (development mode: the built-in OpenID provider at /idp with the
     demo accounts) over an emptied, prepared test database; its own address is its public URL."""
-    port = _free_port()
+    port = free_port()
     base_url = f"http://127.0.0.1:{port}"
     data_dir = tmp_path_factory.mktemp("browser-server")
     settings = Settings(
@@ -74,50 +71,22 @@ def site(database_url: str, migrated_engine: Engine, tmp_path_factory: pytest.Te
     _empty_all_tables(migrated_engine)
     platform = build_platform(settings, migrated_engine)
     prepare(platform)
-    env = {
-        **os.environ,
-        "SEOUL_WALLET_DATABASE_URL": settings.resolved_database_url,
-        "SEOUL_WALLET_MASTER_KEY": settings.master_key_value or "",
-        "SEOUL_WALLET_PUBLIC_URL": base_url,
-        "SEOUL_WALLET_DATA_DIR": str(data_dir),
-        "SEOUL_WALLET_LOG_LEVEL": "WARNING",
-        "SEOUL_WALLET_DEVELOPMENT": "true",
-        "SEOUL_WALLET_CALLBACK_WORKER": "false",
-        "SEOUL_WALLET_WALLET_STATUS_REFRESH_SECONDS": "0",
-        "PYTHONPATH": os.pathsep.join(filter(None, [str(PROJECT_ROOT), os.environ.get("PYTHONPATH")])),
-    }
-    executable = Path(sys.executable).with_name("seoul-wallet")
+    env = server_environment(
+        settings,
+        base_url,
+        data_dir,
+        SEOUL_WALLET_CALLBACK_WORKER="false",
+        SEOUL_WALLET_WALLET_STATUS_REFRESH_SECONDS="0",
+    )
     # Two workers: a page of the wallet calls the issuers and verifiers of the same server over HTTP.
-    command = [str(executable), "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "2"]
-    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    process = start_server(env, port, workers=2)
     http = httpx.Client(base_url=base_url, timeout=30)
     try:
-        _wait_until_ready(process, http)
+        wait_until_ready(process, base_url)
         yield Site(base_url, platform, http)
     finally:
         http.close()
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
-def _wait_until_ready(process: subprocess.Popen, http: httpx.Client) -> None:
-    deadline = time.monotonic() + 30
-    while True:
-        if process.poll() is not None:
-            stderr = process.stderr.read().decode(errors="replace") if process.stderr else ""
-            raise RuntimeError(f"the server exited: {stderr[-2000:]}")
-        try:
-            if http.get("/readyz", timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        if time.monotonic() > deadline:
-            raise RuntimeError("the server did not become ready in 30 s")
-        time.sleep(0.1)  # polling a condition (readiness), not a fixed wait
+        stop_server(process)
 
 
 @pytest.fixture

@@ -11,14 +11,10 @@ import os
 import random
 import secrets
 import signal
-import socket
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
@@ -28,8 +24,8 @@ from seoul_wallet.app import Platform, build_platform
 from seoul_wallet.bootstrap import prepare
 from seoul_wallet.models import metadata
 from seoul_wallet.settings import Settings
+from tests.live_servers import READY_TIMEOUT, free_port, serve_command, server_environment, wait_until_ready
 
-ROOT = Path(__file__).resolve().parents[2]
 # Crash points per scenario; CI keeps the default, a longer run sets SEOUL_WALLET_CRASH_POINTS=20.
 CRASH_POINTS = int(os.environ.get("SEOUL_WALLET_CRASH_POINTS", "2"))
 # Seeded: a failure names its seed, and the same seed kills at the same moments again.
@@ -42,12 +38,6 @@ LANDED: dict[str, int] = {}
 RECOVERY: dict[str, list[float]] = {}
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 class CrashServer:
     """`seoul-wallet serve` in its own process group, so SIGKILL takes every process of it at once
     (as a power cut would), and a restart is the same command over the same state."""
@@ -58,27 +48,19 @@ class CrashServer:
         self.process: subprocess.Popen | None = None
         self.starts = 0
 
-    def start(self, timeout: float = 90) -> None:
-        command = [str(Path(sys.executable).with_name("seoul-wallet")), "serve", "--host", "127.0.0.1"]
-        command += ["--port", str(self.port), "--workers", str(self.workers)]
+    def start(self, timeout: float = READY_TIMEOUT) -> None:
         self.starts += 1
         log = (self.log_dir / f"server-{self.starts}.log").open("wb")  # a file: a full pipe would stall it
         self.process = subprocess.Popen(
-            command, env=self.env, cwd=self.log_dir, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            serve_command(self.port, self.workers),
+            env=self.env,
+            cwd=self.log_dir,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         log.close()
-        deadline = time.monotonic() + timeout
-        while True:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"the server exited: {self.log_tail()}")
-            try:
-                if httpx.get(f"{self.base_url}/readyz", timeout=2).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"the server was not ready in {timeout} s: {self.log_tail()}")
-            time.sleep(0.05)
+        wait_until_ready(self.process, self.base_url, timeout, output=self.log_tail)
 
     def kill(self) -> None:
         """SIGKILL the server's whole process group: no shutdown, no rollback, no flush."""
@@ -130,7 +112,7 @@ def _empty_all_tables(engine: Engine) -> None:
 @pytest.fixture(scope="package")
 def crash_platform(migrated_engine: Engine, database_url: str, tmp_path_factory: pytest.TempPathFactory):
     """The platform the server runs: its keys and demo parties, over the test database."""
-    port = _free_port()
+    port = free_port()
     data_dir = tmp_path_factory.mktemp("crash")
     settings = Settings(
         data_dir=data_dir,
@@ -150,16 +132,7 @@ def crash_platform(migrated_engine: Engine, database_url: str, tmp_path_factory:
 @pytest.fixture(scope="package")
 def crash_server(crash_platform: Platform) -> Iterator[CrashServer]:
     settings = crash_platform.settings
-    env = {
-        **os.environ,
-        "SEOUL_WALLET_DATABASE_URL": settings.resolved_database_url,
-        "SEOUL_WALLET_MASTER_KEY": settings.master_key_value or "",
-        "SEOUL_WALLET_PUBLIC_URL": settings.public_url,
-        "SEOUL_WALLET_DATA_DIR": str(settings.data_dir),
-        "SEOUL_WALLET_LOG_LEVEL": "WARNING",
-        "SEOUL_WALLET_DEVELOPMENT": "true",
-        "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
-    }
+    env = server_environment(settings, settings.public_url, Path(settings.data_dir))
     server = CrashServer(env, crash_platform.crash_port, Path(settings.data_dir))  # type: ignore[attr-defined]
     server.start()
     try:

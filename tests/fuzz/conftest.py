@@ -21,8 +21,6 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -39,7 +37,8 @@ from seoul_wallet.app import build_platform
 from seoul_wallet.bootstrap import prepare
 from seoul_wallet.demo_steps import DEMO_PASSWORD, YOUTH_OFFERS, Journey
 from seoul_wallet.settings import Settings
-from tests.conftest import _empty_all_tables, _free_port
+from tests.conftest import _empty_all_tables
+from tests.live_servers import free_port, server_environment, start_server, stop_server, wait_until_ready
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 CITIZEN = "citizen-minji-0001"  # a demo account of the built-in provider (README, "Signing in")
@@ -130,21 +129,6 @@ def _short_traceback(text: str) -> str:
     return "\n".join([*own[-5:], *lines[end:]])
 
 
-def _wait_until_ready(process: subprocess.Popen, http: httpx.Client, log_path: Path) -> None:
-    deadline = time.monotonic() + 60
-    while True:
-        if process.poll() is not None:
-            raise RuntimeError(f"the server exited: {log_path.read_text(errors='replace')[-2000:]}")
-        try:
-            if http.get("/readyz", timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        if time.monotonic() > deadline:
-            raise RuntimeError("the server did not become ready in 60 s")
-        time.sleep(0.1)  # polling a condition (readiness), not a fixed wait
-
-
 def _seed(site: FuzzSite, data_dir: Path) -> None:
     """What the fuzzer's path parameters point at, made over HTTP as the parties make it."""
     journey = Journey(
@@ -198,7 +182,7 @@ def fuzz_site(
     database_url: str, migrated_engine: Engine, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[FuzzSite]:
     started = time.monotonic()
-    port = _free_port()
+    port = free_port()
     base_url = f"http://127.0.0.1:{port}"
     data_dir = tmp_path_factory.mktemp("fuzz-server")
     settings = Settings(
@@ -213,26 +197,19 @@ def fuzz_site(
     _empty_all_tables(migrated_engine)
     platform = build_platform(settings, migrated_engine)
     prepare(platform)
-    env = {
-        **os.environ,
-        "SEOUL_WALLET_DATABASE_URL": settings.resolved_database_url,
-        "SEOUL_WALLET_MASTER_KEY": settings.master_key_value or "",
-        "SEOUL_WALLET_PUBLIC_URL": base_url,
-        "SEOUL_WALLET_DATA_DIR": str(data_dir),
-        "SEOUL_WALLET_LOG_LEVEL": "WARNING",
-        "SEOUL_WALLET_DEVELOPMENT": "true",
-        "SEOUL_WALLET_CALLBACK_WORKER": "false",
-        "SEOUL_WALLET_WALLET_STATUS_REFRESH_SECONDS": "0",
-        "PYTHONPATH": os.pathsep.join(filter(None, [str(PROJECT_ROOT), os.environ.get("PYTHONPATH")])),
-    }
+    env = server_environment(
+        settings,
+        base_url,
+        data_dir,
+        SEOUL_WALLET_CALLBACK_WORKER="false",
+        SEOUL_WALLET_WALLET_STATUS_REFRESH_SECONDS="0",
+    )
     log_path = data_dir / "server.log"
-    executable = Path(sys.executable).with_name("seoul-wallet")
-    command = [str(executable), "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
     with log_path.open("wb") as log:
-        process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=log)
+        process = start_server(env, port, workers=1, stderr=log)
     http = httpx.Client(base_url=base_url, timeout=30, follow_redirects=False)
     try:
-        _wait_until_ready(process, http, log_path)
+        wait_until_ready(process, base_url, output=lambda: log_path.read_text(errors="replace")[-2000:])
         site = FuzzSite(base_url, log_path, http)
         site.setup_seconds["server"] = round(time.monotonic() - started, 1)
         for role, (subject, scopes) in ROLE_CLIENTS.items():
@@ -244,12 +221,7 @@ def fuzz_site(
         yield site
     finally:
         http.close()
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_server(process)
         platform.engine.dispose()
 
 

@@ -18,10 +18,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import os
 import secrets
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -42,6 +39,7 @@ from seoul_wallet.app import Platform, build_platform, create_app
 from seoul_wallet.bootstrap import prepare
 from seoul_wallet.settings import Settings
 from tests.conftest import AppTransport, _empty_all_tables, bearer_for
+from tests.live_servers import free_port, server_environment, start_server, stop_server, wait_until_ready
 from tests.verifiers.conftest import CredentialFactory, birth_date_for_age, youth_claims
 from tests.verifiers.spec_vp_wallet import HeldCredential, Request, b64url, fetch_request, present, respond
 from tests.wallet.hosts import Hosts
@@ -260,55 +258,21 @@ def still_serving(world: World) -> None:
 # -- a live server over a world's database ------------------------------------------------------------
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def serve_live(world: World, tmp_path: Path) -> Iterator[str]:
     """A real `seoul-wallet serve` (one worker) over the world's database and master key, for the
     attacks a TestClient cannot make (oversized header sections, a body streamed without a length)."""
-    port = _free_port()
+    port = free_port()
     base_url = f"http://127.0.0.1:{port}"
-    settings = world.platform.settings
-    env = {
-        **os.environ,
-        "SEOUL_WALLET_DATABASE_URL": settings.resolved_database_url,
-        "SEOUL_WALLET_MASTER_KEY": settings.master_key_value or "",
-        "SEOUL_WALLET_PUBLIC_URL": base_url,
-        "SEOUL_WALLET_DATA_DIR": str(tmp_path),
-        "SEOUL_WALLET_LOG_LEVEL": "WARNING",
-        "SEOUL_WALLET_DEVELOPMENT": "true",
-        "SEOUL_WALLET_CALLBACK_WORKER": "false",
-        "SEOUL_WALLET_WALLET_STATUS_REFRESH_SECONDS": "0",
-        "PYTHONPATH": os.pathsep.join(
-            filter(None, [str(Path(__file__).resolve().parents[2]), os.environ.get("PYTHONPATH")])
-        ),
-    }
-    executable = Path(sys.executable).with_name("seoul-wallet")
-    command = [str(executable), "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
-    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 30
+    env = server_environment(
+        world.platform.settings,
+        base_url,
+        tmp_path,
+        SEOUL_WALLET_CALLBACK_WORKER="false",
+        SEOUL_WALLET_WALLET_STATUS_REFRESH_SECONDS="0",
+    )
+    process = start_server(env, port)
     try:
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"server exited: {process.stderr.read().decode(errors='replace')[-2000:]}")
-            try:
-                if httpx.get(f"{base_url}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError("server did not become ready in 30 s")
-            time.sleep(0.1)
+        wait_until_ready(process, base_url)
         yield base_url
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_server(process)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -14,6 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from seoul_wallet.cli import app
+from tests.live_servers import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -81,16 +81,10 @@ def test_openapi_command_writes_the_contract(tmp_path) -> None:
     assert out.read_text(encoding="utf-8") == (ROOT / "openapi.yaml").read_text(encoding="utf-8")
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.mark.parametrize("workers", [1, 2])
 def test_serve_runs_a_real_server(cli_env, tmp_path, workers) -> None:
     # With 2 workers the requests are answered in spawned processes, which must log too.
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, **cli_env}
     process = subprocess.Popen(
         [sys.executable, "-m", "seoul_wallet.cli", "serve", "--port", str(port), "--workers", str(workers)],

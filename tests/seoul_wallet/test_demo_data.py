@@ -27,7 +27,7 @@ from auth.clients import register_client
 from issuers.models import Offer
 from seoul_wallet.cli import print_banner
 from seoul_wallet.demo_data import demo_pin
-from tests.conftest import _free_port
+from tests.live_servers import free_port
 from wallet.models import WalletInboxItem
 
 CITIZENS = {  # platform id -> how many offers the agencies deliver
@@ -83,7 +83,7 @@ def citizen_token(http: httpx.Client, base: str, platform, citizen: str) -> dict
 def start_again(env: dict[str, str]) -> tuple[subprocess.Popen, queue.Queue]:
     """A second `serve` (two workers) over the same database, data dir and master key, logging at
     INFO so its seeding says when it is done; its stderr lines arrive in the queue."""
-    port = _free_port()
+    port = free_port()
     again = {**env, "SEOUL_WALLET_PUBLIC_URL": f"http://127.0.0.1:{port}", "SEOUL_WALLET_LOG_LEVEL": "INFO"}
     command = [str(Path(sys.executable).with_name("seoul-wallet")), "serve", "--port", str(port), "--workers", "2"]
     process = subprocess.Popen(command, env=again, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)

@@ -37,6 +37,13 @@ SERVICE = "k_pass_youth"
 BURST = 60
 
 
+def _run_async(function, *args):
+    """`anyio.run` on a thread of its own: in a pytest worker that also ran the browser tests,
+    Playwright's sync API keeps an event loop running in the main thread for the whole session."""
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(anyio.run, function, *args).result()
+
+
 def _resident(age: int = 25) -> dict:
     return {**youth_claims()["resident_registration"], "birth_date": birth_date_for_age(age)}
 
@@ -209,7 +216,7 @@ def test_an_unreachable_ledger_leaves_neither_and_the_retry_is_decided_once(
     assert _used_events(platform.engine) == 0
 
     # The background recovery leaves it to the wallet's retry for a while, which then gets its 200.
-    assert anyio.run(PresentationResponses(service).recover) == 0
+    assert _run_async(PresentationResponses(service).recover) == 0
     retried = client.post(request.claims["response_uri"], data=form)  # the wallet retries the same response
     assert retried.status_code == 200, retried.text
     again = client.post(request.claims["response_uri"], data=form)
@@ -242,7 +249,7 @@ def test_a_crash_after_the_ledger_recorded_is_completed_once(client, app, platfo
     vp_token = _vp_token(request, wallet)
     # The server dies right after the ledger's answer: steps 1 and 2 ran, the decision was never stored.
     acceptance = responses.begin(VERIFIER, vp_token, request.claims["state"])
-    record = anyio.run(app.state.verifiers.consent.record_presentation_grant, acceptance.grant)
+    record = _run_async(app.state.verifiers.consent.record_presentation_grant, acceptance.grant)
     assert _used_events(platform.engine) == 1
     assert _result(client, transport_backend, request_id)["status"] == "pending"
 
@@ -252,7 +259,7 @@ def test_a_crash_after_the_ledger_recorded_is_completed_once(client, app, platfo
     assert busy.status_code == 503 and "being recorded" in busy.json()["error_description"], busy.text
     assert busy.json()["error"] == "temporarily_unavailable" and int(busy.headers["retry-after"]) > 0
     # Recovery, once the lease has run out (as the restarted server's background round does).
-    assert anyio.run(responses.recover, _after_the_lease()) == 1
+    assert _run_async(responses.recover, _after_the_lease()) == 1
     result = _result(client, transport_backend, request_id)
     assert result["status"] == "answered" and result["consent_record_id"] == record.record_id
     decision = app.state.verifiers.verify_decision(result["decision"])
@@ -261,7 +268,7 @@ def test_a_crash_after_the_ledger_recorded_is_completed_once(client, app, platfo
     assert _used_events(platform.engine) == 1 and _acceptances(platform.engine) == 0
     late = client.post(request.claims["response_uri"], data=_form(request, vp_token))
     assert late.status_code == 400 and late.json()["error_description"].startswith("request_already_answered")
-    assert anyio.run(responses.recover, _after_the_lease()) == 0
+    assert _run_async(responses.recover, _after_the_lease()) == 0
     assert _used_events(platform.engine) == 1
     _audit_passes(platform)
 
@@ -324,7 +331,7 @@ def test_a_crash_before_the_ledger_call_then_a_withdrawal_rolls_back(
     vp_token = _vp_token(request, wallet)
     responses.begin(VERIFIER, vp_token, request.claims["state"])  # then the crash
     ledger.withdraw(record_id, "citizen:citizen-1")  # she withdraws before anyone carries it on
-    assert anyio.run(responses.recover, _after_the_lease()) == 1
+    assert _run_async(responses.recover, _after_the_lease()) == 1
     # Neither: the ledger refused and logged nothing; the check is refused with its reason.
     result = _result(client, transport_backend, request_id)
     assert result["status"] == "rejected" and result["failure"]["reason"] == "consent_withdrawn"

@@ -1,0 +1,92 @@
+"""Real `seoul-wallet serve` processes, for the tests that need a socket: the environment a server
+runs with, starting it, waiting until it is ready, stopping it. One copy for the `live_server`
+fixture (tests/conftest.py) and the browser, fuzzing, attack and crash suites."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import IO, Any
+
+import httpx
+
+from seoul_wallet.settings import Settings
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+# Generous: parallel test workers share two cores, and a 2-worker server on PostgreSQL starts slowly.
+READY_TIMEOUT = 90.0
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def server_environment(settings: Settings, base_url: str, data_dir: Path, **extra: str) -> dict[str, str]:
+    """The environment of a server over `settings`' database and master key, whose public URL is its
+    own address; `extra` adds or overrides variables (e.g. SEOUL_WALLET_CALLBACK_WORKER="false")."""
+    return {
+        **os.environ,
+        "SEOUL_WALLET_DATABASE_URL": settings.resolved_database_url,
+        "SEOUL_WALLET_MASTER_KEY": settings.master_key_value or "",
+        "SEOUL_WALLET_PUBLIC_URL": base_url,
+        "SEOUL_WALLET_DATA_DIR": str(data_dir),
+        "SEOUL_WALLET_LOG_LEVEL": "WARNING",
+        "SEOUL_WALLET_DEVELOPMENT": "true",
+        # The same modules as the tests import (pytest's pythonpath is the project root).
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(PROJECT_ROOT), os.environ.get("PYTHONPATH")])),
+        **extra,
+    }
+
+
+def serve_command(port: int, workers: int = 1) -> list[str]:
+    executable = Path(sys.executable).with_name("seoul-wallet")
+    return [str(executable), "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)]
+
+
+def start_server(
+    env: dict[str, str], port: int, workers: int = 1, stderr: int | IO[bytes] = subprocess.PIPE, **popen: Any
+) -> subprocess.Popen:
+    return subprocess.Popen(serve_command(port, workers), env=env, stdout=subprocess.DEVNULL, stderr=stderr, **popen)
+
+
+def _stderr_of(process: subprocess.Popen) -> str:
+    return process.stderr.read().decode(errors="replace")[-2000:] if process.stderr else ""
+
+
+def wait_until_ready(
+    process: subprocess.Popen,
+    base_url: str,
+    timeout: float = READY_TIMEOUT,
+    output: Callable[[], str] | None = None,
+) -> None:
+    """Poll /readyz until it answers 200; RuntimeError with the server's last output if it exits
+    or is not ready in `timeout` seconds (`output`: where that output is, when not a pipe)."""
+    said = output or (lambda: _stderr_of(process))
+    deadline = time.monotonic() + timeout
+    while True:
+        if process.poll() is not None:
+            raise RuntimeError(f"the server exited: {said()}")
+        try:
+            if httpx.get(f"{base_url}/readyz", timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the server was not ready in {timeout:.0f} s")
+        time.sleep(0.1)  # polling a condition (readiness), not a fixed wait
+
+
+def stop_server(process: subprocess.Popen) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
