@@ -11,7 +11,6 @@ from pathlib import Path
 import httpx
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
 from keys.jwk import b64url_encode
@@ -19,9 +18,15 @@ from seoul_wallet.app import Platform, build_platform, create_app
 from seoul_wallet.bootstrap import prepare
 from seoul_wallet.database import create_database_engine
 from seoul_wallet.migrate import upgrade
-from seoul_wallet.models import metadata
 from seoul_wallet.settings import Settings
-from tests.live_servers import free_port, server_environment, start_server, stop_server, wait_until_ready
+from tests.live_servers import (
+    empty_all_tables,
+    free_port,
+    server_environment,
+    start_server,
+    stop_server,
+    wait_until_ready,
+)
 
 TEST_DATABASE_URL = os.environ.get("SEOUL_WALLET_TEST_DATABASE_URL")
 ON_POSTGRES = bool(TEST_DATABASE_URL and TEST_DATABASE_URL.startswith("postgresql"))
@@ -74,12 +79,6 @@ def migrated_engine(database_url: str) -> Iterator[Engine]:
     engine.dispose()
 
 
-def _empty_all_tables(engine: Engine) -> None:
-    with engine.begin() as connection:
-        for table in reversed(metadata.sorted_tables):
-            connection.execute(text(f'DELETE FROM "{table.name}"'))
-
-
 @pytest.fixture
 def settings(tmp_path: Path, database_url: str) -> Settings:
     return Settings(
@@ -111,7 +110,7 @@ class AppTransport(httpx.BaseTransport):
 
 @pytest.fixture
 def platform(settings: Settings, migrated_engine: Engine) -> Iterator[Platform]:
-    _empty_all_tables(migrated_engine)
+    empty_all_tables(migrated_engine)
     platform = build_platform(settings, migrated_engine)
     platform.http = httpx.Client(transport=AppTransport())
     prepare(platform)

@@ -1,10 +1,11 @@
-"""Real `seoul-wallet serve` processes, for the tests that need a socket: the environment a server
-runs with, starting it, waiting until it is ready, stopping it. One copy for the `live_server`
-fixture (tests/conftest.py) and the browser, fuzzing, attack and crash suites."""
+"""Real `seoul-wallet serve` processes, for the tests that need a socket: the platform a server runs
+over, the environment it runs with, starting it, waiting until it is ready, stopping it. One copy for
+the `live_server` fixture (tests/conftest.py) and the browser, fuzzing, attack and crash suites."""
 
 from __future__ import annotations
 
 import os
+import secrets
 import socket
 import subprocess
 import sys
@@ -14,12 +15,41 @@ from pathlib import Path
 from typing import IO, Any
 
 import httpx
+from sqlalchemy import text
+from sqlalchemy.engine import Engine
 
+from keys.jwk import b64url_encode
+from seoul_wallet.app import Platform, build_platform
+from seoul_wallet.bootstrap import prepare
+from seoul_wallet.models import metadata
 from seoul_wallet.settings import Settings
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 # Generous: parallel test workers share two cores, and a 2-worker server on PostgreSQL starts slowly.
 READY_TIMEOUT = 90.0
+
+
+def empty_all_tables(engine: Engine) -> None:
+    with engine.begin() as connection:
+        for table in reversed(metadata.sorted_tables):
+            connection.execute(text(f'DELETE FROM "{table.name}"'))
+
+
+def prepared_platform(database_url: str, engine: Engine, data_dir: Path, public_url: str, **settings: Any) -> Platform:
+    """A platform over the emptied test database, with a master key of its own, prepared (keys, demo
+    parties) as the server started over it will find it. Development mode; `settings` add or override."""
+    configured = Settings(
+        data_dir=data_dir,
+        database_url=database_url,
+        master_key=b64url_encode(secrets.token_bytes(32)),
+        public_url=public_url,
+        development=True,
+        **settings,
+    )
+    empty_all_tables(engine)
+    platform = build_platform(configured, engine)
+    prepare(platform)
+    return platform
 
 
 def free_port() -> int:

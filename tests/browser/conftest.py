@@ -12,7 +12,6 @@ empties the tables; no browser test asks for it, so nothing empties them under a
 from __future__ import annotations
 
 import os
-import secrets
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -22,13 +21,15 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext, Playwright, Response, sync_playwright
 from sqlalchemy.engine import Engine
 
-from keys.jwk import b64url_encode
-from seoul_wallet.app import build_platform
-from seoul_wallet.bootstrap import prepare
-from seoul_wallet.settings import Settings
 from tests.browser.helpers import PHONE, Site
-from tests.conftest import _empty_all_tables
-from tests.live_servers import free_port, server_environment, start_server, stop_server, wait_until_ready
+from tests.live_servers import (
+    free_port,
+    prepared_platform,
+    server_environment,
+    start_server,
+    stop_server,
+    wait_until_ready,
+)
 
 CHROMIUM = Path("/usr/bin/chromium")
 # Every wait is on a condition; this only bounds how long a missing element is waited for, so a
@@ -59,18 +60,10 @@ def site(database_url: str, migrated_engine: Engine, tmp_path_factory: pytest.Te
     port = free_port()
     base_url = f"http://127.0.0.1:{port}"
     data_dir = tmp_path_factory.mktemp("browser-server")
-    settings = Settings(
-        data_dir=data_dir,
-        database_url=database_url,
-        master_key=b64url_encode(secrets.token_bytes(32)),
-        public_url=base_url,
-        development=True,
-        callback_worker=False,
-        wallet_status_refresh_seconds=0,
+    platform = prepared_platform(
+        database_url, migrated_engine, data_dir, base_url, callback_worker=False, wallet_status_refresh_seconds=0
     )
-    _empty_all_tables(migrated_engine)
-    platform = build_platform(settings, migrated_engine)
-    prepare(platform)
+    settings = platform.settings
     env = server_environment(
         settings,
         base_url,

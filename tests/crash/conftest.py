@@ -9,22 +9,24 @@ from __future__ import annotations
 import contextlib
 import os
 import random
-import secrets
 import signal
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
-from keys.jwk import b64url_encode
-from seoul_wallet.app import Platform, build_platform
-from seoul_wallet.bootstrap import prepare
-from seoul_wallet.models import metadata
-from seoul_wallet.settings import Settings
-from tests.live_servers import READY_TIMEOUT, free_port, serve_command, server_environment, wait_until_ready
+from seoul_wallet.app import Platform
+from tests.live_servers import (
+    READY_TIMEOUT,
+    empty_all_tables,
+    free_port,
+    prepared_platform,
+    serve_command,
+    server_environment,
+    wait_until_ready,
+)
 
 # Crash points per scenario; CI keeps the default, a longer run sets SEOUL_WALLET_CRASH_POINTS=20.
 CRASH_POINTS = int(os.environ.get("SEOUL_WALLET_CRASH_POINTS", "2"))
@@ -103,30 +105,15 @@ class CrashPoints:
             yield point
 
 
-def _empty_all_tables(engine: Engine) -> None:
-    with engine.begin() as connection:
-        for table in reversed(metadata.sorted_tables):
-            connection.execute(text(f'DELETE FROM "{table.name}"'))
-
-
 @pytest.fixture(scope="package")
 def crash_platform(migrated_engine: Engine, database_url: str, tmp_path_factory: pytest.TempPathFactory):
     """The platform the server runs: its keys and demo parties, over the test database."""
     port = free_port()
     data_dir = tmp_path_factory.mktemp("crash")
-    settings = Settings(
-        data_dir=data_dir,
-        database_url=database_url,
-        master_key=b64url_encode(secrets.token_bytes(32)),
-        public_url=f"http://127.0.0.1:{port}",
-        development=True,
-    )
-    _empty_all_tables(migrated_engine)
-    platform: Platform = build_platform(settings, migrated_engine)
-    prepare(platform)
+    platform = prepared_platform(database_url, migrated_engine, data_dir, f"http://127.0.0.1:{port}")
     platform.crash_port = port  # type: ignore[attr-defined]
     yield platform
-    _empty_all_tables(migrated_engine)
+    empty_all_tables(migrated_engine)
 
 
 @pytest.fixture(scope="package")

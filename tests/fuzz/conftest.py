@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -32,13 +31,15 @@ import pytest
 from sqlalchemy.engine import Engine
 
 from auth.clients import register_client
-from keys.jwk import b64url_encode
-from seoul_wallet.app import build_platform
-from seoul_wallet.bootstrap import prepare
 from seoul_wallet.demo_steps import DEMO_PASSWORD, YOUTH_OFFERS, Journey
-from seoul_wallet.settings import Settings
-from tests.conftest import _empty_all_tables
-from tests.live_servers import free_port, server_environment, start_server, stop_server, wait_until_ready
+from tests.live_servers import (
+    free_port,
+    prepared_platform,
+    server_environment,
+    start_server,
+    stop_server,
+    wait_until_ready,
+)
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 CITIZEN = "citizen-minji-0001"  # a demo account of the built-in provider (README, "Signing in")
@@ -185,18 +186,10 @@ def fuzz_site(
     port = free_port()
     base_url = f"http://127.0.0.1:{port}"
     data_dir = tmp_path_factory.mktemp("fuzz-server")
-    settings = Settings(
-        data_dir=data_dir,
-        database_url=database_url,
-        master_key=b64url_encode(secrets.token_bytes(32)),
-        public_url=base_url,
-        development=True,
-        callback_worker=False,
-        wallet_status_refresh_seconds=0,
+    platform = prepared_platform(
+        database_url, migrated_engine, data_dir, base_url, callback_worker=False, wallet_status_refresh_seconds=0
     )
-    _empty_all_tables(migrated_engine)
-    platform = build_platform(settings, migrated_engine)
-    prepare(platform)
+    settings = platform.settings
     env = server_environment(
         settings,
         base_url,

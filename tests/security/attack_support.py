@@ -38,8 +38,15 @@ from keys.jwk import b64url_encode
 from seoul_wallet.app import Platform, build_platform, create_app
 from seoul_wallet.bootstrap import prepare
 from seoul_wallet.settings import Settings
-from tests.conftest import AppTransport, _empty_all_tables, bearer_for
-from tests.live_servers import free_port, server_environment, start_server, stop_server, wait_until_ready
+from tests.conftest import AppTransport, bearer_for
+from tests.live_servers import (
+    empty_all_tables,
+    free_port,
+    server_environment,
+    start_server,
+    stop_server,
+    wait_until_ready,
+)
 from tests.verifiers.conftest import CredentialFactory, birth_date_for_age, youth_claims
 from tests.verifiers.spec_vp_wallet import HeldCredential, Request, b64url, fetch_request, present, respond
 from tests.wallet.hosts import Hosts
@@ -193,7 +200,7 @@ def open_world(
     # slow that have their own tests (test_rate_limits.py), so a world's limits are out of reach.
     values |= {name: "100000/minute" for name in Settings.model_fields if name.startswith("rate_limit_")}
     settings = Settings(**{**values, **changes})
-    _empty_all_tables(engine)
+    empty_all_tables(engine)
     platform = build_platform(settings, engine)
     to_app = AppTransport()
     hosts = Hosts({}, fallback=to_app)
@@ -205,7 +212,7 @@ def open_world(
     platform.provider_transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 50000))
     with TestClient(app, base_url=base_url) as client:
         yield World(platform=platform, app=app, client=client, hosts=hosts)
-    _empty_all_tables(engine)
+    empty_all_tables(engine)
 
 
 def issue_honest_credential(world: World, subject: str = "citizen-1") -> HeldCredential:

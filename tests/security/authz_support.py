@@ -40,9 +40,10 @@ from seoul_wallet.bootstrap import prepare
 from seoul_wallet.settings import Settings
 from tests.auth.conftest import DEMO_PASSWORD, JUNHO, MINJI
 from tests.auth.spec_rp import Browser, RelyingParty
-from tests.conftest import AppTransport, _empty_all_tables
+from tests.conftest import AppTransport
 from tests.consoles.conftest import RESIDENT, sign_in
 from tests.issuers.spec_wallet import receive as spec_wallet_receive
+from tests.live_servers import empty_all_tables
 from tests.wallet.test_wallet_app import on_this_site, share
 
 ROLES = ("anonymous", "citizen_b", "agency_b", "verifier_b", "admin", "citizen_a", "agency_a", "verifier_a")
@@ -347,7 +348,7 @@ def module_world(
         callback_worker=False,
         wallet_status_refresh_seconds=0,
     )
-    _empty_all_tables(migrated_engine)
+    empty_all_tables(migrated_engine)
     platform = build_platform(settings, migrated_engine)
     transport = AppTransport()
     platform.http = httpx.Client(transport=transport)
