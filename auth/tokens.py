@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -15,6 +17,7 @@ from keys.keyring import KeyRing
 
 PLATFORM_OWNER = "platform"
 ACCESS_TOKEN_TTL = 3600
+JWKS_CACHE_SECONDS = 30.0  # how long a worker trusts its copy of the platform's published keys
 _REGISTERED_CLAIMS = frozenset({"iss", "sub", "aud", "exp", "iat", "nbf", "jti", "client_id", "scope"})
 
 
@@ -72,9 +75,32 @@ class PlatformTokenValidator(JWTBearerTokenValidator):
     def __init__(self, keyring: KeyRing, issuer: str, audience: str) -> None:
         super().__init__(issuer=issuer, resource_server=audience)
         self._keyring = keyring
+        # The platform's published keys, read once per JWKS_CACHE_SECONDS rather than per request
+        # (every API call checks a token). A token naming a kid the cached set lacks (a key rotated
+        # in by another worker) reads them again at once; a retired key is refused at the latest
+        # JWKS_CACHE_SECONDS after its retirement time.
+        self._jwks: tuple[float, frozenset[str], KeySet] | None = None
+        self._jwks_lock = threading.Lock()
 
     def get_jwks(self) -> KeySet:
-        return KeySet.import_key_set(self._keyring.jwks(PLATFORM_OWNER))
+        with self._jwks_lock:
+            cached = self._jwks
+        if cached is not None and cached[0] > time.monotonic():
+            return cached[2]
+        return self._read_jwks()
+
+    def _read_jwks(self) -> KeySet:
+        document = self._keyring.jwks(PLATFORM_OWNER)
+        keys = KeySet.import_key_set(document)
+        kids = frozenset(str(k.get("kid")) for k in document["keys"])
+        with self._jwks_lock:
+            self._jwks = (time.monotonic() + JWKS_CACHE_SECONDS, kids, keys)
+        return keys
+
+    def _knows(self, kid: object) -> bool:
+        with self._jwks_lock:
+            cached = self._jwks
+        return cached is not None and cached[0] > time.monotonic() and kid in cached[1]
 
     def authenticate_token(self, token_string: str) -> Any:
         try:
@@ -88,6 +114,8 @@ class PlatformTokenValidator(JWTBearerTokenValidator):
             raise InvalidTokenError()
         if any(name in header for name in jws.KEY_NAMING_HEADERS) or "crit" in header:
             raise InvalidTokenError()
+        if not self._knows(header.get("kid")):
+            self._read_jwks()
         return super().authenticate_token(token_string)
 
 

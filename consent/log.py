@@ -79,6 +79,11 @@ class LogAppender:
         self.connection = connection
         self.frontier = frontier
         self.start_size = frontier.size
+        # The head as read under the lock, for `start` (a checkpoint signed after this append
+        # extends it by construction).
+        self._start_size = frontier.size
+        self._start_frontier = merkle.Frontier(frontier.size, list(frontier.hashes))
+        self._start_root: bytes | None = None
         self._leaves: list[dict[str, object]] = []
         self._nodes: list[dict[str, object]] = []
 
@@ -87,9 +92,12 @@ class LogAppender:
         """Take the log's write lock in `connection`'s transaction and read the head under it."""
         now = int(time.time())
         # A no-op UPDATE as the first statement: it takes the row lock (PostgreSQL) or the write
-        # lock (SQLite) before anything is read, so what we read next is the latest committed head.
-        locked = connection.execute(update(_HEAD).where(_HEAD.c.id == 1).values(updated_at=now)).rowcount
-        if locked == 0:
+        # lock (SQLite) before anything is read, and returns the latest committed head.
+        take = (
+            update(_HEAD).where(_HEAD.c.id == 1).values(updated_at=now).returning(_HEAD.c.tree_size, _HEAD.c.frontier)
+        )
+        row = connection.execute(take).first()
+        if row is None:
             # First append ever: create the head; concurrent creators converge on one row.
             connection.execute(
                 text(
@@ -98,8 +106,7 @@ class LogAppender:
                 ),
                 {"empty": b"", "now": now},
             )
-            connection.execute(update(_HEAD).where(_HEAD.c.id == 1).values(updated_at=now))
-        row = connection.execute(select(_HEAD.c.tree_size, _HEAD.c.frontier).where(_HEAD.c.id == 1)).one()
+            row = connection.execute(take).one()
         try:
             frontier = merkle.Frontier.from_bytes(row.tree_size, bytes(row.frontier))
         except ValueError as exc:
@@ -107,6 +114,13 @@ class LogAppender:
         if row.tree_size == 0 and connection.execute(select(_LEAVES.c.leaf_index).limit(1)).first() is not None:
             raise LogCorrupted("the log head is missing but leaves exist")
         return cls(connection, frontier)
+
+    @property
+    def start(self) -> tuple[int, bytes]:
+        """The committed head this appender extends: (size, root)."""
+        if self._start_root is None:
+            self._start_root = merkle.EMPTY_ROOT if self.start_size == 0 else self._start_frontier.root()
+        return self._start_size, self._start_root
 
     def append(self, event_type: str, commitment: str, time_ms: int) -> AppendedLeaf:
         """Add one event leaf (sequence = its index). Written on `flush`."""
@@ -176,9 +190,11 @@ def _check_size(connection: Connection, size: int) -> None:
         raise BadProofRequest(f"tree size {size} is not between 1 and the current size {head}")
 
 
-def inclusion_proof(connection: Connection, index: int, size: int) -> list[bytes]:
-    """PATH(index, D[0:size]) for a committed size."""
-    _check_size(connection, size)
+def inclusion_proof(connection: Connection, index: int, size: int, *, committed: bool = False) -> list[bytes]:
+    """PATH(index, D[0:size]) for a committed size (`committed`: the caller knows it is, e.g. the
+    head its own locked transaction just wrote, and the size is not read again)."""
+    if not committed:
+        _check_size(connection, size)
     if not 0 <= index < size:
         raise BadProofRequest(f"leaf index {index} is not in a tree of size {size}")
     return _proof(connection, merkle.inclusion_ranges(index, size))
@@ -237,24 +253,36 @@ def checkpoint_at(connection: Connection, size: int) -> str | None:
 
 
 def sign_and_store_checkpoint(
-    connection: Connection, size: int, root: bytes, origin: str, key_name: str, private_key: object
+    connection: Connection,
+    size: int,
+    root: bytes,
+    origin: str,
+    key_name: str,
+    private_key: object,
+    extends: tuple[int, bytes] | None = None,
 ) -> str:
     """Sign (origin, size, root) after checking it is consistent with the latest signed checkpoint,
-    so the log never signs two inconsistent checkpoints; store it and return the note."""
-    existing = checkpoint_at(connection, size)
-    if existing is not None:
-        return existing
+    so the log never signs two inconsistent checkpoints; store it and return the note.
+
+    `extends`: the (size, root) of the committed head the caller's locked transaction appended to.
+    When the latest checkpoint is exactly that head, the new tree extends it by construction and
+    no proof is read (the common case: every grant signs the checkpoint of its own append)."""
     previous = latest_checkpoint(connection)
+    if previous is not None and previous.checkpoint.tree_size >= size:
+        existing = checkpoint_at(connection, size)
+        if existing is not None:
+            return existing
     # The empty tree is a prefix of every tree: nothing to check against a size-0 checkpoint.
     if previous is not None and previous.checkpoint.tree_size > 0 and size > 0:
         old = previous.checkpoint
-        # An older size than the latest (a late signer) is checked against the latest instead.
-        (small, small_root), (large, large_root) = sorted([(old.tree_size, old.root_hash), (size, root)])
-        try:
-            proof = consistency_proof(connection, small, large)
-            merkle.verify_consistency(small, large, small_root, large_root, proof)
-        except merkle.ProofError as exc:
-            raise LogCorrupted(f"refusing to sign a checkpoint inconsistent with size {old.tree_size}") from exc
+        if extends is None or (old.tree_size, old.root_hash) != extends or size < old.tree_size:
+            # An older size than the latest (a late signer) is checked against the latest instead.
+            (small, small_root), (large, large_root) = sorted([(old.tree_size, old.root_hash), (size, root)])
+            try:
+                proof = consistency_proof(connection, small, large)
+                merkle.verify_consistency(small, large, small_root, large_root, proof)
+            except merkle.ProofError as exc:
+                raise LogCorrupted(f"refusing to sign a checkpoint inconsistent with size {old.tree_size}") from exc
     note = sign_checkpoint(Checkpoint(origin, size, root), key_name, private_key)  # type: ignore[arg-type]
     connection.execute(
         text(

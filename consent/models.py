@@ -105,8 +105,9 @@ class ConsentEvent(SQLModel, table=True):
 
 class ConsentStatusAllocation(SQLModel, table=True):
     """Where a verifier's consent status list stands: how many indexes it has handed out, and the
-    index its permuted allocation starts at (consent/status_indexes.py). Read and advanced under the
-    log lock, like every change to the ledger."""
+    index its permuted allocation starts at (consent/status_indexes.py). Advanced by one conditional
+    statement: under the log lock for a wallet's request, in a short transaction of its own for the
+    blocks presentation grants reserve."""
 
     __tablename__ = "consent_status_allocations"
 

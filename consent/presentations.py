@@ -39,6 +39,7 @@ from sqlmodel import Field as SQLField
 from sqlmodel import Session, SQLModel
 
 from consent.models import ConsentEvent, ConsentRecord
+from consent.presentation_writes import grant_at_presentation
 from consent.schemas import (
     HOLDER_KEY_PATTERN,
     PLATFORM_ID_PATTERN,
@@ -55,6 +56,7 @@ from consent.schemas import (
 )
 from consent.service import ConsentError, ConsentLedger, ConsentNotFound, StateConflict
 from keys.subjects import PairwiseSubjects, SubjectError, check_platform_id
+from storage.reads import read_connection
 
 PROBLEM_JSON = "application/problem+json"
 # A presentation's consent covers that one check; it is valid for a day so a slow wallet still fits.
@@ -126,6 +128,24 @@ class PresentationGrantOut(BaseModel):
     recorded_by: Literal["wallet", "verifier"]
 
 
+def _link_and_owner(conn: Connection, verifier_id: str, request_id: str) -> Any:
+    """The link of a verifier's request (record_id, evidence_sha256) and its record's owner, or None."""
+    return conn.execute(
+        select(_LINKS.c.record_id, _LINKS.c.evidence_sha256, _RECORDS.c.citizen_id)
+        .join(_RECORDS, _RECORDS.c.id == _LINKS.c.record_id)
+        .where(_LINKS.c.verifier_id == verifier_id, _LINKS.c.request_id == request_id)
+    ).first()
+
+
+def _drop_link(conn: Connection, verifier_id: str, request_id: str, record_id: str) -> bool:
+    result = conn.execute(
+        delete(_LINKS).where(
+            _LINKS.c.verifier_id == verifier_id, _LINKS.c.request_id == request_id, _LINKS.c.record_id == record_id
+        )
+    )
+    return bool(result.rowcount)
+
+
 def release_foreign_link(ledger: ConsentLedger, verifier_id: str, request_id: str, citizen: str) -> bool:
     """Drop the link of a verifier's request to a consent of someone other than `citizen`.
 
@@ -133,22 +153,10 @@ def release_foreign_link(ledger: ConsentLedger, verifier_id: str, request_id: st
     (someone else's credentials, a check opened for another applicant), the link stays behind and
     must not speak for the citizen who answers next. Returns whether a link was dropped."""
     with ledger.engine.begin() as conn:
-        link = conn.execute(
-            select(_LINKS.c.record_id).where(_LINKS.c.verifier_id == verifier_id, _LINKS.c.request_id == request_id)
-        ).first()
-        if link is None:
+        link = _link_and_owner(conn, verifier_id, request_id)
+        if link is None or link.citizen_id == citizen:
             return False
-        owner = conn.execute(select(_RECORDS.c.citizen_id).where(_RECORDS.c.id == link.record_id)).scalar()
-        if owner == citizen:
-            return False
-        result = conn.execute(
-            delete(_LINKS).where(
-                _LINKS.c.verifier_id == verifier_id,
-                _LINKS.c.request_id == request_id,
-                _LINKS.c.record_id == link.record_id,
-            )
-        )
-        return bool(result.rowcount)
+        return _drop_link(conn, verifier_id, request_id, link.record_id)
 
 
 def link_presentation(ledger: ConsentLedger, record_id: str, verifier_id: str, request_id: str) -> None:
@@ -218,10 +226,15 @@ def record_presentation_grant(
 
     Idempotent per (verifier, request id): a repeat of the same presentation answers the same
     record and logs nothing (see the module docstring)."""
-    # A link to another citizen's consent (her answer was refused) never covers this presentation.
-    release_foreign_link(ledger, verifier_id, body.request_id, f"citizen:{body.subject}")
-    with Session(ledger.engine) as session:
-        link = session.get(PresentationLink, (verifier_id, body.request_id))
+    # One read, on an autocommit connection (no transaction to begin and roll back): the link, if
+    # any. A link to another citizen's consent (her answer was refused) never covers this one.
+    citizen = f"citizen:{body.subject}"
+    with read_connection(ledger.engine) as conn:
+        link = _link_and_owner(conn, verifier_id, body.request_id)
+    if link is not None and link.citizen_id != citizen:
+        with ledger.engine.begin() as conn:
+            _drop_link(conn, verifier_id, body.request_id, link.record_id)
+        link = None
     if link is not None and link.evidence_sha256 is None:
         # The citizen's wallet recorded this consent: it must still be granted when the response arrives.
         return _use_wallet_consent(ledger, verifier_id, link.record_id)
@@ -240,17 +253,17 @@ def record_presentation_grant(
 
         try:
             record = _record_from(verifier_id, body, subjects)
-            record_id = ledger.grant_at_presentation(record, verifier_id, add_link)
+            record_id, receipt = grant_at_presentation(ledger, record, verifier_id, add_link)
         except IntegrityError:
             # A concurrent post of this request linked first, and its transaction recorded the
             # whole consent; this one recorded nothing. Carry on with that record below.
-            with Session(ledger.engine) as session:
-                link = session.get(PresentationLink, (verifier_id, body.request_id))
+            with ledger.engine.connect() as conn:
+                link = _link_and_owner(conn, verifier_id, body.request_id)
             assert link is not None
         except StateConflict as exc:  # cannot happen to a fresh record; refused, and nothing written
             raise PresentationConsentRefused(f"consent_{exc.state}", f"the consent is {exc.state}") from None
         else:
-            return _out(ledger, record_id, verifier_id, "verifier")
+            return PresentationGrantOut(record_id=record_id, receipt=receipt, recorded_by="verifier")
     if link.evidence_sha256 != body.evidence_sha256:
         raise PresentationConsentRefused("consent_for_another_presentation", "this request has another grant")
     record_id = link.record_id

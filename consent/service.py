@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import json
-import secrets
 import time
 import uuid
 from collections.abc import Callable, Iterable
@@ -18,19 +17,19 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-import rfc8785
 from cryptography.hazmat.primitives.asymmetric import ed25519
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.engine import Connection, Engine
 
 from consent import log as tlog
+from consent import merkle
 from consent.checkpoint import Checkpoint, NoteVerifier
 from consent.models import ConsentEvent, ConsentRecord
-from consent.receipts import RECEIPT_TYP, commitment
-from consent.schemas import SCHEMA_VERSION, ConsentRecordIn, to_timestamp
-from consent.status_indexes import allocate_status_index, list_size
+from consent.receipts import RECEIPT_TYP
+from consent.schemas import ConsentRecordIn
+from consent.status_indexes import StatusIndexReservations, allocate_status_index, list_size
+from consent.writes import record_body, record_row, seal_event
 from keys import jws
-from keys.jwk import b64url_encode
 from keys.keyring import KeyRing
 from vc.status_list import INVALID, STATUS_LIST_TYP, SUSPENDED, VALID, StatusList
 
@@ -158,6 +157,7 @@ class ConsentLedger:
     ) -> None:
         self.engine = engine
         self.status_index_key = status_index_key
+        self.status_indexes = StatusIndexReservations(engine, status_index_key)
         self.keyring = keyring
         self.origin = origin
         self.base_url = base_url.rstrip("/")
@@ -165,7 +165,7 @@ class ConsentLedger:
 
     # -- keys ----------------------------------------------------------------------------------------
 
-    def _signing_key(self) -> tuple[str, ed25519.Ed25519PrivateKey]:
+    def signing_key(self) -> tuple[str, ed25519.Ed25519PrivateKey]:
         active = self.keyring.active_key(LEDGER_OWNER, "EdDSA")
         if not isinstance(active.private_key, ed25519.Ed25519PrivateKey):
             raise LedgerKeyError("the ledger key must be Ed25519 (signed notes); rotate it with EdDSA")
@@ -175,12 +175,12 @@ class ConsentLedger:
         """The signed-note verifier keys of every published ledger key."""
         from consent.receipts import note_verifiers
 
-        self._signing_key()
+        self.signing_key()
         return note_verifiers(self.keyring.jwks(LEDGER_OWNER), self.origin)
 
     def jwks(self) -> dict[str, Any]:
         """The ledger's JWKS (receipts and status lists verify with it)."""
-        self._signing_key()
+        self.signing_key()
         return self.keyring.jwks(LEDGER_OWNER)
 
     def status_list_uri(self, verifier_id: str) -> str:
@@ -200,22 +200,10 @@ class ConsentLedger:
         details: dict[str, Any] | None,
         now_ms: int,
     ) -> tuple[tlog.AppendedLeaf, dict[str, Any]]:
-        salt = secrets.token_bytes(32)
-        opened = {"type": event_type, "time": now_ms, "actor": actor, "details": details}
-        digest = commitment(salt, body, opened)
-        leaf = appender.append(event_type, digest, now_ms)
-        conn.execute(
-            insert(_EVENTS).values(
-                record_id=record_id,
-                type=event_type,
-                time_ms=now_ms,
-                actor=actor,
-                details=json.dumps(details, ensure_ascii=False) if details is not None else None,
-                salt=salt,
-                leaf_index=leaf.index,
-            )
-        )
-        return leaf, {**opened, "salt": b64url_encode(salt), "commitment": digest}
+        event = seal_event(body, event_type, actor, details, now_ms)
+        leaf = appender.append(event_type, event.commitment, now_ms)
+        conn.execute(insert(_EVENTS).values(event.row(record_id, leaf.index)))
+        return leaf, event.opened
 
     def request(self, record: ConsentRecordIn) -> str:
         """Create a consent record in state `requested` (the wallet, before asking the citizen);
@@ -231,59 +219,11 @@ class ConsentLedger:
         self, conn: Connection, appender: tlog.LogAppender, record: ConsentRecordIn, now: float
     ) -> str:
         record_id = str(uuid.uuid4())
-        named = record.model_dump(mode="json", exclude={"citizen_at_recipient"})
-        if record.citizen_at_recipient is not None:
-            # The body travels to the recipient in every receipt: it names her as the recipient knows
-            # her. Who owns the record (the citizen_id column, her own lists) stays `record.citizen`.
-            named["citizen"] = f"pairwise:{record.citizen_at_recipient}"
-        body = {"id": record_id, "schema_version": SCHEMA_VERSION, **named}
+        body = record_body(record_id, record)
         # Under the log lock, so concurrent requests never take the same status index.
         status_index = allocate_status_index(conn, self.status_index_key, record.recipient)
-        conn.execute(
-            insert(_RECORDS).values(
-                id=record_id,
-                citizen_id=record.citizen,
-                verifier_id=record.recipient,
-                status_index=status_index,
-                state="requested",
-                one_time=record.frequency.kind == "one_time",
-                valid_from=to_timestamp(record.validity.start),
-                valid_until=to_timestamp(record.validity.end),
-                notice_version=record.notice.version,
-                body=rfc8785.dumps(body).decode("utf-8"),
-                created_at=int(now),
-                updated_at=int(now),
-            )
-        )
+        conn.execute(insert(_RECORDS).values(record_row(record_id, record, body, status_index, "requested", now)))
         self._append_event(conn, appender, record_id, body, "requested", record.actor.role, None, int(now * 1000))
-        return record_id
-
-    def grant_at_presentation(
-        self, record: ConsentRecordIn, verifier_id: str, link: Callable[[Connection, str], None]
-    ) -> str:
-        """A consent given by presenting (the KB-JWT is the holder's signed act): requested, granted
-        and used, logged in one transaction, so a consent is never left half recorded and the log
-        lock is taken once. `link(conn, record_id)` runs in that transaction too; whatever it
-        raises (say, an IntegrityError when a concurrent post linked first) undoes everything.
-        Returns the record id."""
-        signing_key = self._signing_key()  # before the log lock, as in _transition
-        now = self.clock()
-        with self.engine.begin() as conn:
-            appender = tlog.LogAppender.lock(conn)
-            record_id = self._insert_requested(conn, appender, record, now)
-            link(conn, record_id)
-            self._apply(conn, appender, self._load(conn, record_id), "granted", "citizen", None, None, signing_key, now)
-            self._apply(
-                conn,
-                appender,
-                self._load(conn, record_id),
-                "used",
-                "verifier",
-                {"verifier": verifier_id},
-                self._check_use,
-                None,
-                now,
-            )
         return record_id
 
     def _load(self, conn: Connection, record_id: str, **owner: str) -> Any:
@@ -308,7 +248,7 @@ class ConsentLedger:
     ) -> str | None:
         """Apply one lifecycle event; returns a receipt for grants and re-consents."""
         # Load the signing key before taking the log lock: a first use may write to the key table.
-        signing_key = self._signing_key() if event_type in ("granted", "reconsented") else None
+        signing_key = self.signing_key() if event_type in ("granted", "reconsented") else None
         now = self.clock()
         with self.engine.begin() as conn:
             appender = tlog.LogAppender.lock(conn)
@@ -347,12 +287,12 @@ class ConsentLedger:
             values["notice_version"] = details["notice"]["version"]
         receipt = None
         if signing_key is not None:
-            receipt = self._receipt(conn, appender, signing_key, row, body, leaf, opened, now)
+            receipt = self.receipt(conn, appender, signing_key, row, body, leaf, opened, now)
             values["receipt"] = receipt
         conn.execute(update(_RECORDS).where(_RECORDS.c.id == row.id).values(**values))
         return receipt
 
-    def _receipt(
+    def receipt(
         self,
         conn: Connection,
         appender: tlog.LogAppender,
@@ -363,10 +303,17 @@ class ConsentLedger:
         opened: dict[str, Any],
         now: float,
     ) -> str:
+        """The signed receipt of the event at `leaf` (flushed) of the record `row` (its id,
+        verifier_id and status_index), under the caller's log lock: the checkpoint of the head it
+        just wrote and the leaf's inclusion proof, checked against that checkpoint before signing."""
         kid, key = signing_key
-        size = appender.frontier.size
-        note = tlog.sign_and_store_checkpoint(conn, size, appender.frontier.root(), self.origin, self.origin, key)
-        proof = tlog.inclusion_proof(conn, leaf.index, size)
+        size, root = appender.frontier.size, appender.frontier.root()
+        note = tlog.sign_and_store_checkpoint(conn, size, root, self.origin, self.origin, key, extends=appender.start)
+        proof = tlog.inclusion_proof(conn, leaf.index, size, committed=True)
+        try:
+            merkle.verify_inclusion(leaf.leaf_hash, leaf.index, size, proof, root)
+        except merkle.ProofError as exc:  # the stored subtrees contradict the head: sign nothing
+            raise tlog.LogCorrupted(f"the stored log does not prove leaf {leaf.index}") from exc
         payload = {
             "iss": self.base_url + "/consent",
             "sub": row.id,
@@ -404,11 +351,11 @@ class ConsentLedger:
             "verifier",
             {"verifier": verifier_id},
             owner={"verifier_id": verifier_id},
-            check=self._check_use,
+            check=self.check_use,
         )
 
     @staticmethod
-    def _check_use(conn: Connection, row: Any, now: float) -> None:
+    def check_use(conn: Connection, row: Any, now: float) -> None:
         if now < row.valid_from:
             raise StateConflict("the consent is not valid yet", "granted")
         body = json.loads(row.body)
@@ -629,7 +576,7 @@ class ConsentLedger:
     def status_list_token(self, verifier_id: str) -> str:
         """The signed Status List Token (`statuslist+jwt`) of the verifier's consents."""
         status_list = self.status_list(verifier_id)
-        kid, key = self._signing_key()
+        kid, key = self.signing_key()
         now = int(self.clock())
         payload = {
             "sub": self.status_list_uri(verifier_id),
@@ -649,7 +596,7 @@ class ConsentLedger:
             existing = tlog.checkpoint_at(conn, size)
             if existing is not None:
                 return existing
-            _, key = self._signing_key()
+            _, key = self.signing_key()
             return tlog.sign_and_store_checkpoint(conn, size, tlog.root_at(conn, size), self.origin, self.origin, key)
 
     def inclusion_proof(self, tree_size: int, index: int | None = None, leaf_hash: bytes | None = None) -> dict:

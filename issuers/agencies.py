@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,9 +18,15 @@ from issuers.credential_types import CredentialType
 from issuers.models import Agency
 from keys.keyring import KeyRing
 from keys.names import check_display_name
+from outbound.bounded_cache import BoundedTTLCache
 
 SLUG = re.compile(r"^[a-z][a-z0-9-]{1,31}$")
 AGENCY_SCOPES = ["credentials:offer", "credentials:revoke"]
+# Every protocol request looks its agency up; agencies change rarely, so a short cache saves a
+# query per request. Per worker, so bounded (a city has tens of agencies) and short: an agency's
+# change made through another worker is seen here within CACHE_SECONDS.
+CACHE_SECONDS = 30.0
+MAX_CACHED_AGENCIES = 256
 
 
 class AgencyError(ValueError):
@@ -53,20 +59,25 @@ def _info(row: Agency) -> AgencyInfo:
 
 
 class Agencies:
-    def __init__(self, engine: Engine, keyring: KeyRing, types: dict[str, CredentialType]) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        keyring: KeyRing,
+        types: dict[str, CredentialType],
+        *,
+        max_cached: int = MAX_CACHED_AGENCIES,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._engine = engine
         self._keyring = keyring
         self._types = types
-        # Every protocol request looks its agency up; agencies change rarely, so a short cache saves
-        # a query per request. Only found agencies are cached: a new one is visible at once.
-        self._cache: dict[str, tuple[float, AgencyInfo]] = {}
-
-    _CACHE_SECONDS = 30.0
+        # Only found agencies are cached: a new one is visible at once, and a stranger's slugs
+        # (any that match SLUG) never take a place.
+        self._cache: BoundedTTLCache[str, AgencyInfo] = BoundedTTLCache(max_cached, clock=clock)
 
     def cached(self, slug: str) -> AgencyInfo | None:
         """The agency if it is in the cache and fresh; never touches the database (for async code)."""
-        cached = self._cache.get(slug)
-        return cached[1] if cached is not None and cached[0] > time.monotonic() else None
+        return self._cache.get(slug)
 
     def get(self, slug: str) -> AgencyInfo | None:
         if not isinstance(slug, str) or not SLUG.match(slug):
@@ -79,7 +90,7 @@ class Agencies:
         if row is None:
             return None
         info = _info(row)
-        self._cache[slug] = (time.monotonic() + self._CACHE_SECONDS, info)
+        self._cache.put(slug, info, self._cache.clock() + CACHE_SECONDS)
         return info
 
     def list(self) -> list[AgencyInfo]:

@@ -11,6 +11,7 @@ from sqlmodel import Session
 
 from keys.envelope import decrypt_record, encrypt_record, new_data_key, unwrap_data_key, wrap_data_key
 from keys.models import DataKey
+from storage.reads import read_session
 
 
 class DataKeyDestroyed(LookupError):
@@ -23,24 +24,25 @@ class DataKeyStore:
         self._master_key = master_key
 
     def key_for(self, owner_id: str, *, create: bool = True) -> bytes:
-        """The owner's data key, created on first use (safe against concurrent first use)."""
-        with Session(self._engine) as session:
+        """The owner's data key, created on first use (safe against concurrent first use). Never
+        cached: once `destroy` deletes it, no worker can use it again."""
+        # The common case, a key that exists, is one read outside a transaction.
+        with read_session(self._engine) as session:
             row = session.get(DataKey, owner_id)
-            if row is None and create:
-                row = DataKey(
-                    owner_id=owner_id,
-                    wrapped_key=wrap_data_key(self._master_key, new_data_key(), owner_id),
-                    created_at=int(time.time()),
-                )
-                session.add(row)
+            wrapped = None if row is None else row.wrapped_key
+        if wrapped is None and create:
+            with Session(self._engine) as session:
+                wrapped = wrap_data_key(self._master_key, new_data_key(), owner_id)
+                session.add(DataKey(owner_id=owner_id, wrapped_key=wrapped, created_at=int(time.time())))
                 try:
                     session.commit()
-                except IntegrityError:
+                except IntegrityError:  # a concurrent first use created it: use that one
                     session.rollback()
                     row = session.get(DataKey, owner_id)
-            if row is None:
-                raise DataKeyDestroyed(f"no data key for {owner_id!r}")
-            return unwrap_data_key(self._master_key, row.wrapped_key, owner_id)
+                    wrapped = None if row is None else row.wrapped_key
+        if wrapped is None:
+            raise DataKeyDestroyed(f"no data key for {owner_id!r}")
+        return unwrap_data_key(self._master_key, wrapped, owner_id)
 
     def encrypt(self, owner_id: str, record_id: str, plaintext: bytes) -> bytes:
         """Encrypt one record of `owner_id` under their data key."""

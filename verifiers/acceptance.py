@@ -48,6 +48,7 @@ from sqlalchemy import Column, LargeBinary, Text, and_, delete, insert, select, 
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Field, SQLModel
 
+from storage.reads import read_connection
 from verifiers.consent_gateway import GrantRecord, PresentationGrant
 from verifiers.errors import VerifierError
 from verifiers.models import AcceptedPresentation, CallbackDelivery, PresentationRequest
@@ -237,7 +238,8 @@ class Acceptances:
     def complete(self, acceptance: Acceptance, record: GrantRecord) -> ResponseOutcome:
         """Step 3, recorded: sign and store the decision, end the acceptance, schedule the callback."""
         service = self.service
-        with service.engine.connect() as conn:
+        # Read outside a transaction: the completion below is conditional on what it finds still there.
+        with read_connection(service.engine) as conn:
             row = conn.execute(select(_ACCEPTANCES).where(_ACCEPTANCES.c.request_id == acceptance.request_id)).first()
             request = conn.execute(select(_REQUESTS).where(_REQUESTS.c.id == acceptance.request_id)).one()
         if row is None:  # another attempt completed it (or rolled it back) meanwhile

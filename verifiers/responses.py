@@ -29,8 +29,9 @@ import anyio
 from anyio import CapacityLimiter, to_thread
 from anyio.lowlevel import RunVar
 from sqlalchemy.exc import SQLAlchemyError
-from sqlmodel import Session, select
+from sqlmodel import select
 
+from storage.reads import read_session
 from verifiers.acceptance import Acceptance, Acceptances
 from verifiers.consent_gateway import ConsentRefused, ConsentUnavailable
 from verifiers.errors import VerifierError
@@ -88,7 +89,7 @@ class PresentationResponses:
         service = self.service
         if not state:
             raise VerifierError("missing_state", "state is required")
-        with Session(service.engine, expire_on_commit=False) as session:
+        with read_session(service.engine) as session:
             request = session.exec(select(PresentationRequest).where(PresentationRequest.state == state)).first()
         if request is None or request.verifier != slug:
             raise VerifierError("unknown_state", "no request with this state")

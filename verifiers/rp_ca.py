@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
+import time
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -19,10 +20,13 @@ from sqlmodel import Field, Session, SQLModel, select
 
 from keys.jwk import PublicKey
 from keys.keyring import KeyRing
+from outbound.bounded_cache import BoundedTTLCache
+from storage.reads import read_session
 
 CA_OWNER = "rp-ca"
 CA_VALIDITY = dt.timedelta(days=3650)
 LEAF_VALIDITY = dt.timedelta(days=397)
+LATEST_CACHE_SECONDS = 60.0
 
 
 class RPCertificate(SQLModel, table=True):
@@ -48,6 +52,7 @@ class RelyingPartyCA:
         self._name = name
         self._lock = threading.Lock()
         self._ca: x509.Certificate | None = None
+        self._latest: BoundedTTLCache[str, x509.Certificate] = BoundedTTLCache(1024)
 
     def ca_certificate(self) -> x509.Certificate:
         """The CA certificate, created on first use."""
@@ -145,14 +150,25 @@ class RelyingPartyCA:
                 )
             )
             session.commit()
+        self._latest.pop(verifier_slug)  # the next request object reads the new one
         return certificate
 
     def latest_certificate(self, verifier_slug: str) -> x509.Certificate | None:
-        with Session(self._engine, expire_on_commit=False) as session:
+        """The verifier's newest certificate. Kept in memory for LATEST_CACHE_SECONDS: every request
+        object carries it, and the caller checks it still certifies the verifier's active key
+        (certifying anew when not, which replaces what is kept here)."""
+        cached = self._latest.get(verifier_slug)
+        if cached is not None:
+            return cached
+        with read_session(self._engine) as session:
             row = session.exec(
                 select(RPCertificate)
                 .where(RPCertificate.subject == verifier_slug, RPCertificate.kind == "verifier")
                 .order_by(RPCertificate.created_at.desc())  # type: ignore[attr-defined]
                 .limit(1)
             ).first()
-        return None if row is None else x509.load_pem_x509_certificate(row.pem.encode())
+        if row is None:
+            return None
+        certificate = x509.load_pem_x509_certificate(row.pem.encode())
+        self._latest.put(verifier_slug, certificate, time.monotonic() + LATEST_CACHE_SECONDS)
+        return certificate

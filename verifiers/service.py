@@ -34,8 +34,10 @@ from keys.identifiers import random_identifier
 from keys.keyring import KeyRing
 from keys.names import check_display_name
 from keys.subjects import PAIRWISE_SUBJECT, PairwiseSubjects
+from outbound.bounded_cache import BoundedTTLCache
 from outbound.status_lists import StatusListClient
 from outbound.urls import UnsafeURL, check_client_url
+from storage.reads import read_session
 from vc.dcql import parse_query
 from verifiers.consent_gateway import ConsentGateway
 from verifiers.errors import VerifierError
@@ -51,6 +53,9 @@ DECISIONS_OWNER = "verifiers"  # the verifier platform key that signs decisions
 REQUEST_OBJECT_TYP = "oauth-authz-req+jwt"
 DECISION_TYP = "eligibility-decision+jwt"
 VP_FORMAT_ALGORITHMS = {"sd-jwt_alg_values": ALGORITHMS, "kb-jwt_alg_values": ALGORITHMS}
+# Registered verifiers kept in memory (their rows never change): how many, and for how long.
+VERIFIER_CACHE_ENTRIES = 1024
+VERIFIER_CACHE_SECONDS = 300.0
 
 
 def verifier_owner(slug: str) -> str:
@@ -112,6 +117,7 @@ class VerifierService:
         self.types = types
         self.settings = settings
         self._type_by_vct = {t.vct: t.id for t in types.values()}
+        self._verifiers: BoundedTTLCache[str, Verifier] = BoundedTTLCache(VERIFIER_CACHE_ENTRIES)
         self._queries = {service_id: derive_dcql(policy, types) for service_id, policy in policies.items()}
         self._parsed_queries = {service_id: parse_query(query) for service_id, query in self._queries.items()}
         self.base_url = settings.public_url
@@ -185,10 +191,16 @@ class VerifierService:
         self.ca.certify(verifier.slug, verifier.dns_name, verifier.name_en, key.private_key.public_key())
 
     def get(self, slug: str) -> Verifier:
-        with Session(self.engine, expire_on_commit=False) as session:
+        """A registered verifier. Its row never changes once registered (keys rotate in the keyring,
+        certificates in the RP CA), so every request path reads it from a bounded cache."""
+        verifier = self._verifiers.get(slug)
+        if verifier is not None:
+            return verifier
+        with read_session(self.engine) as session:
             verifier = session.get(Verifier, slug)
-        if verifier is None:
+        if verifier is None:  # an unknown slug is never cached: anyone can send one
             raise VerifierError("unknown_verifier", f"no verifier {slug!r}", status=404)
+        self._verifiers.put(slug, verifier, time.monotonic() + VERIFIER_CACHE_SECONDS)
         return verifier
 
     def list(self) -> list[Verifier]:
@@ -290,13 +302,13 @@ class VerifierService:
 
     def pending_request(self, slug: str, request_id: str) -> PresentationRequest:
         """The verifier's own request (404 for anyone else's)."""
-        with Session(self.engine, expire_on_commit=False) as session:
+        with read_session(self.engine) as session:
             return self._request(session, slug, request_id)
 
     def request_object(self, slug: str, request_id: str) -> str:
         """The signed request object (JAR, `typ: oauth-authz-req+jwt`, x5c chain to the RP CA)."""
         verifier = self.get(slug)
-        with Session(self.engine, expire_on_commit=False) as session:
+        with read_session(self.engine) as session:
             request = self._request(session, slug, request_id)
         if request.client_id.startswith("redirect_uri:"):
             raise VerifierError("unknown_request", "this request is passed by value, unsigned", status=404)

@@ -27,7 +27,8 @@ from sqlalchemy import or_, select
 from starlette.concurrency import run_in_threadpool
 
 from keys import jws
-from outbound.status_lists import DEFAULT_TTL, MAX_STATUS_LIST_BYTES, MAX_TTL, MIN_TTL
+from outbound.bounded_cache import BoundedTTLCache
+from outbound.status_lists import DEFAULT_TTL, MAX_CACHED_LISTS, MAX_STATUS_LIST_BYTES, MAX_TTL, MIN_TTL
 from outbound.urls import FetchFailed, UnsafeURL, fetch_bounded
 from vc.status_list import INVALID, SUSPENDED, VALID, IndexOutOfRange, StatusListError, VerifiedStatusList
 from vc.status_list import verify_status_list_token as verify_token
@@ -89,23 +90,25 @@ class StatusRefresher:
         self.issuers = IssuerClient(http, development=development)
         # uri -> the ttl its last fetch said. In memory: after a restart each list is read once
         # more, sooner than its ttl, which costs one request per list and tells the issuer nothing.
-        self._ttl: dict[str, float] = {}
+        # Bounded, and an entry is forgotten after long disuse (lists are keyed by URIs issuers choose).
+        self._ttl: BoundedTTLCache[str, float] = BoundedTTLCache(MAX_CACHED_LISTS, clock=clock)
         # uri -> (when to try again, how many failures in a row): a list that cannot be fetched is
         # left alone for a while (doubling, at most MAX_TTL), so credentials on failing lists never
         # fill every batch and starve everyone else's re-checks. In memory, like the ttls.
-        self._backoff: dict[str, tuple[float, int]] = {}
+        self._backoff: BoundedTTLCache[str, tuple[float, int]] = BoundedTTLCache(MAX_CACHED_LISTS, clock=clock)
 
     # -- which credentials are due --------------------------------------------------------------------
 
     def _is_due(self, held: _Held, now: float) -> bool:
-        retry_at, _ = self._backoff.get(held.uri, (0.0, 0))
+        retry_at, _ = self._backoff.get(held.uri) or (0.0, 0)
         if now < retry_at:
             return False
-        return held.checked_at is None or now - held.checked_at >= self._ttl.get(held.uri, MIN_TTL)
+        return held.checked_at is None or now - held.checked_at >= (self._ttl.get(held.uri) or MIN_TTL)
 
     def _failed(self, uri: str, now: float) -> None:
-        _, failures = self._backoff.get(uri, (0.0, 0))
-        self._backoff[uri] = (now + min(MIN_TTL * 2**failures, MAX_TTL), failures + 1)
+        _, failures = self._backoff.get(uri) or (0.0, 0)
+        retry_at = now + min(MIN_TTL * 2**failures, MAX_TTL)
+        self._backoff.put(uri, (retry_at, failures + 1), retry_at + 2 * MAX_TTL)  # kept so the doubling goes on
 
     def due(self, limit: int = DEFAULT_BATCH) -> list[_Held]:
         """Up to `limit` credentials whose status should be read again, least recently checked first."""
@@ -160,8 +163,8 @@ class StatusRefresher:
             if verified is None:
                 self._failed(uri, now)  # unchanged, tried again after a backoff
                 continue
-            self._backoff.pop(uri, None)
-            self._ttl[uri] = list_ttl(verified, now)
+            self._backoff.pop(uri)
+            self._ttl.put(uri, list_ttl(verified, now), now + 2 * MAX_TTL)  # forgotten after long disuse
             for held in credentials:
                 self._apply(held, verified, int(now))
                 refreshed += 1

@@ -76,7 +76,7 @@ def test_a_failure_inside_the_grant_leaves_nothing(ledger, monkeypatch) -> None:
     def refuse(conn, row, now) -> None:
         raise StateConflict("refused for the test", "granted")
 
-    monkeypatch.setattr(type(ledger), "_check_use", staticmethod(refuse))
+    monkeypatch.setattr(type(ledger), "check_use", staticmethod(refuse))
     try:
         record_presentation_grant(ledger, VERIFIER, _grant_body())
     except PresentationConsentRefused as exc:

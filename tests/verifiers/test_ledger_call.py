@@ -23,6 +23,7 @@ from auth.clients import register_client
 from consent.audit import LocalSource, audit
 from consent.presentations import PresentationGrantIn, link_presentation, record_presentation_grant
 from consent.schemas import ConsentRecordIn
+from consent.service import ConsentLedger, origin_from_url
 from seoul_wallet.app import build_platform, consent_ledger, verifier_service
 from tests.conftest import bearer_for
 from tests.issuers.spec_wallet import receive
@@ -87,8 +88,19 @@ def _acceptances(engine) -> int:
         return conn.execute(text("SELECT count(*) FROM presentation_acceptances")).scalar()
 
 
-def _audit_passes(platform) -> None:
-    report = audit(LocalSource(consent_ledger(platform)))
+def _audit_passes(platform, server_url: str | None = None) -> None:
+    """The public audit of the log passes. With `server_url`: as the live server at that address
+    signed it (its checkpoints name its own origin, not the test platform's)."""
+    ledger = consent_ledger(platform)
+    if server_url is not None:
+        ledger = ConsentLedger(
+            platform.engine,
+            platform.keyring,
+            origin=origin_from_url(server_url),
+            base_url=server_url,
+            status_index_key=ledger.status_index_key,
+        )
+    report = audit(LocalSource(ledger))
     assert report.tree_size > 0
 
 
@@ -153,7 +165,7 @@ def test_sixty_simultaneous_presentations_on_one_worker_are_all_decided(live_ser
         assert status == "answered" and decision and record_id
     assert _used_events(platform.engine) == BURST  # one use each, none doubled
     assert _acceptances(platform.engine) == 0
-    _audit_passes(platform)
+    _audit_passes(platform, live_server)
 
 
 # -- in-process: a ledger that fails, and crashes at each step ---------------------------------------
