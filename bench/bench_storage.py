@@ -72,7 +72,7 @@ def main() -> None:
         bulk = sizes(engine)
         offers = count(engine, "SELECT count(*) FROM issuer_offers WHERE subject LIKE 'cohort-%'")
     phases = [
-        (f"a credential issued over HTTP ({credentials} for {args.citizens} citizens)", growth(empty, issued), credentials),
+        (f"a credential issued over HTTP ({credentials})", growth(empty, issued), credentials),
         (f"a full presentation answered, its consent logged ({flows})", growth(issued, presented), flows),
         (f"an offer of a bulk batch ({offers})", growth(presented, bulk), offers),
     ]
@@ -82,7 +82,16 @@ def main() -> None:
         where = ", ".join(f"{t} {size / units:,.0f}" for t, size in top)
         lines.append(f"| {label} | {sum(grown.values()) / units:,.0f} | {where} |")
     lines.append("")
+    presentation = growth(issued, presented)
+    log_tables = ("consent_events", "consent_log_leaves", "consent_log_nodes", "consent_log_checkpoints")
+    per_event = sum(presentation.get(t, 0) for t in log_tables) / max(events - 0, 1)
     lines.append(f"Consent events per presentation: {events / max(flows, 1):.1f} (requested, granted, used).")
+    lines.append(
+        f"A consent event in the log (its event row, leaf, subtree nodes and its share of the checkpoints): "
+        f"{per_event:,.0f} bytes. Every table a presentation grew, bytes per presentation: "
+        + ", ".join(f"{t} {size / max(flows, 1):,.0f}" for t, size in sorted(presentation.items(), key=lambda i: -i[1]))
+        + "."
+    )
     print("\n".join(lines))
 
 
