@@ -2,13 +2,29 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
+from anyio import CapacityLimiter, to_thread
+from anyio.lowlevel import RunVar
 from authlib.oauth2.rfc6749.errors import OAuth2Error
 from authlib.oauth2.rfc6750.errors import InsufficientScopeError
 from fastapi import HTTPException, Request
 
 from auth.tokens import AccessToken, AccessTokenService
+
+# Threads of their own for the rare check that reads the platform keys: never the pool the
+# synchronous routes share, which may be full of requests that wait on a route this check guards.
+KEY_READ_THREADS = 4
+_key_read_threads: RunVar[CapacityLimiter] = RunVar("bearer_key_read_threads")
+
+
+def _key_read_limiter() -> CapacityLimiter:
+    try:
+        return _key_read_threads.get()
+    except LookupError:
+        limiter = CapacityLimiter(KEY_READ_THREADS)
+        _key_read_threads.set(limiter)
+        return limiter
 
 
 class BearerAuth:
@@ -18,19 +34,13 @@ class BearerAuth:
     def __init__(self, tokens: AccessTokenService) -> None:
         self.tokens = tokens
 
-    def require(self, *scopes: str) -> Callable[[Request], AccessToken]:
+    def require(self, *scopes: str) -> Callable[[Request], Awaitable[AccessToken]]:
         wanted = list(scopes)
         scope_hint = f', scope="{" ".join(wanted)}"' if wanted else ""
 
-        def dependency(request: Request) -> AccessToken:
-            header = request.headers.get("authorization", "")
-            kind, _, token = header.partition(" ")
-            if kind.lower() != "bearer" or not token.strip():
-                raise HTTPException(
-                    401, "a bearer access token is required", headers={"WWW-Authenticate": f"Bearer{scope_hint[1:]}"}
-                )
+        def check(token: str) -> AccessToken:
             try:
-                return self.tokens.validate(token.strip(), wanted)
+                return self.tokens.validate(token, wanted)
             except InsufficientScopeError:
                 raise HTTPException(
                     403,
@@ -43,6 +53,20 @@ class BearerAuth:
                     "the access token is invalid or expired",
                     headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
                 ) from None
+
+        async def dependency(request: Request) -> AccessToken:
+            header = request.headers.get("authorization", "")
+            kind, _, token = header.partition(" ")
+            if kind.lower() != "bearer" or not token.strip():
+                raise HTTPException(
+                    401, "a bearer access token is required", headers={"WWW-Authenticate": f"Bearer{scope_hint[1:]}"}
+                )
+            # A signature check (~0.1 ms) runs on the event loop: a thread hand-off for it would
+            # cost more than the check. Only when the platform keys must be read (every 30 s, or
+            # for a kid not seen yet) does it go to a worker thread, off the loop.
+            if self.tokens.validates_without_io(token.strip()):
+                return check(token.strip())
+            return await to_thread.run_sync(check, token.strip(), limiter=_key_read_limiter())
 
         # What the OpenAPI document states for the route (seoul_wallet/openapi_errors.py).
         dependency.required_scopes = tuple(wanted)  # type: ignore[attr-defined]

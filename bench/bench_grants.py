@@ -26,29 +26,6 @@ sys.path.insert(0, str(ROOT))
 PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 
 
-def _body(request_id: str):
-    from consent.presentations import PresentationGrantIn
-
-    return PresentationGrantIn(
-        request_id=request_id,
-        client_id="x509_san_dns:127.0.0.1",
-        verifier_name_ko="서울 청년수당",
-        verifier_name_en="Seoul Youth Allowance",
-        service_id="seoul_youth_allowance",
-        service_name_ko="청년수당",
-        service_name_en="Youth allowance",
-        purpose="ServiceProvision",
-        data_items=[["resident_registration", "birth_date"]],
-        values_shared=False,
-        retention_days=0,
-        subject=f"citizen-{secrets.token_hex(6)}",
-        holder_keys=["holder-key:" + "A" * 43],
-        evidence_sha256=secrets.token_hex(32),
-        notice_sha256="b" * 64,
-        notice_version="1",
-    )
-
-
 def _ledger(url: str, master_key: str, *, migrate: bool = False):
     from seoul_wallet.app import build_platform, consent_ledger
     from seoul_wallet.bootstrap import prepare
@@ -63,6 +40,7 @@ def _ledger(url: str, master_key: str, *, migrate: bool = False):
 
 def _worker(url: str, master_key: str, threads: int, start: float, seconds: float, out: multiprocessing.Queue) -> None:
     from consent.presentations import record_presentation_grant
+    from tests.support.grants import grant_body
 
     ledger = _ledger(url, master_key)
     latencies: list[float] = []
@@ -73,7 +51,12 @@ def _worker(url: str, master_key: str, threads: int, start: float, seconds: floa
             time.sleep(0.001)
         while time.time() < start + seconds:
             began = time.perf_counter()
-            record_presentation_grant(ledger, "verifier:seoul-youth", _body(secrets.token_urlsafe(12)))
+            # Each grant a new request, citizen and presentation: a repeat would be an idempotent
+            # re-read, not the append this measures.
+            body = grant_body(
+                secrets.token_urlsafe(12), subject=f"citizen-{secrets.token_hex(6)}", evidence=secrets.token_hex(32)
+            )
+            record_presentation_grant(ledger, "verifier:seoul-youth", body)
             with lock:
                 latencies.append(time.perf_counter() - began)
 

@@ -39,6 +39,8 @@ ROWS = [
     ("PostgreSQL, 2 workers", "postgres", 2, "cohort"),
     ("PostgreSQL, 4 workers", "postgres", 4, "peak"),
 ]
+# A row that ran: (label, workers, the load test's scenario summary, the command that ran it).
+Row = tuple[str, int, dict[str, Any], str]
 
 
 def pipeline() -> dict[str, float]:
@@ -73,7 +75,13 @@ def _met(ok: bool) -> str:
     return "met" if ok else "missed"
 
 
-def plot(rows: list[tuple[str, int, dict[str, Any]]], line: float) -> list[str]:
+def _on(rows: list[Row], database: str) -> list[tuple[int, dict[str, Any]]]:
+    """(workers, summary) of the rows over `database` ("PostgreSQL", "SQLite": how ROWS labels them),
+    for the plot's throughput lines and the report's 2-worker verdict alike."""
+    return [(workers, s) for label, workers, s, _ in rows if label.startswith(database)]
+
+
+def plot(rows: list[Row], line: float) -> list[str]:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -81,10 +89,9 @@ def plot(rows: list[tuple[str, int, dict[str, Any]]], line: float) -> list[str]:
 
     PLOTS.mkdir(exist_ok=True)
     figure, axes = plt.subplots(figsize=(7, 4.2))
-    pg = [(workers, s["flows_per_s"]) for label, workers, s in rows if label.startswith("PostgreSQL")]
-    sqlite = [(workers, s["flows_per_s"]) for label, workers, s in rows if label.startswith("SQLite")]
-    axes.plot([w for w, _ in pg], [f for _, f in pg], "o-", label="PostgreSQL, over HTTP")
-    axes.plot([w for w, _ in sqlite], [f for _, f in sqlite], "s", label="SQLite, over HTTP")
+    for database, style in (("PostgreSQL", "o-"), ("SQLite", "s")):
+        on = _on(rows, database)
+        axes.plot([w for w, _ in on], [s["flows_per_s"] for _, s in on], style, label=f"{database}, over HTTP")
     axes.axhline(line, color="green", label=f"in-process pipeline, 2 cores ({line:,.0f}/s): the line to reach")
     target = line * TARGET_SHARE
     axes.axhline(target, color="green", linestyle="--", label=f"target: 25 % ({target:,.0f}/s)")
@@ -100,7 +107,7 @@ def plot(rows: list[tuple[str, int, dict[str, Any]]], line: float) -> list[str]:
     plt.close(figure)
 
     figure, axes = plt.subplots(figsize=(7, 4.2))
-    for label, _, s in rows:
+    for label, _, s, _ in rows:
         values = s["flow_quantiles_ms"]
         axes.plot(values, [i / (len(values) - 1) for i in range(len(values))], label=label)
     axes.axvline(TARGET_P99_MS, color="grey", linestyle=":", label=f"p99 target ({TARGET_P99_MS} ms)")
@@ -116,7 +123,7 @@ def plot(rows: list[tuple[str, int, dict[str, Any]]], line: float) -> list[str]:
     return [throughput.name, latency.name]
 
 
-def report(rows: list[tuple[str, int, dict[str, Any], str]], med: dict[str, float], duration: float) -> str:
+def report(rows: list[Row], med: dict[str, float], duration: float) -> str:
     line = 2 * med["full"]
     lines = [
         SECTION,
@@ -148,7 +155,7 @@ def report(rows: list[tuple[str, int, dict[str, Any], str]], med: dict[str, floa
             f"{a['p50']:.0f} / {a['p99']:.0f} | {errors} | {rss} | {bulk} | "
             f"{s['generator_cpu_share']:.1%} | {load} | `{command}` |"
         )
-    pg2 = next((s for label, workers, s, _ in rows if label.startswith("PostgreSQL") and workers == 2), None)
+    pg2 = next((s for workers, s in _on(rows, "PostgreSQL") if workers == 2), None)
     lines += [
         "",
         f"In-process pipeline (`bench/bench_verifiers.py --pipeline-only`, this run): {med['full']:,.0f} full",
@@ -191,7 +198,7 @@ def main() -> None:
 
     med = pipeline()
     print(f"in-process pipeline: {med['full']:,.0f} full presentations/s on one core", flush=True)
-    rows = []
+    rows: list[Row] = []
     failed = []
     crashed = False
     for label, database, workers, scenario in ROWS:
@@ -210,7 +217,7 @@ def main() -> None:
     print(text)
     # A row that could not run leaves the recorded table as it was; a row with errors is recorded.
     if not args.no_write and rows and not crashed:
-        plot([(label, workers, s) for label, workers, s, _ in rows], 2 * med["full"])
+        plot(rows, 2 * med["full"])
         write_section(SECTION, text)
     if failed:
         print("FAILED rows:\n" + "\n".join(failed), file=sys.stderr)

@@ -23,6 +23,7 @@ means nothing was logged for this request (the verifier then rolls its acceptanc
 
 # No `from __future__ import annotations`: FastAPI must see the dependency (a local) as an object.
 import datetime as dt
+import inspect
 import time
 from collections.abc import Callable
 from typing import Annotated, Any, Literal
@@ -335,6 +336,8 @@ def presentation_grants_router(
     router = APIRouter(prefix="/consent")
 
     async def authenticated(request: Request) -> Any:
+        if inspect.iscoroutinefunction(verifier_record):
+            return await verifier_record(request)  # the platform's bearer check: CPU on the loop
         return await to_thread.run_sync(verifier_record, request, limiter=_grant_limiter())
 
     # The contract's `security` (and the fuzzing's check of it) comes from the bearer check's scopes.

@@ -75,6 +75,40 @@ def server_environment(settings: Settings, base_url: str, data_dir: Path, **extr
     }
 
 
+# The background work a test server does unasked, turned off: callback deliveries (and with them the
+# completion of interrupted acceptances) and the wallet's status list rounds. For suites that drive
+# every step themselves (browser, fuzzing); the crash tests rely on that recovery and keep the defaults.
+QUIET_SETTINGS: dict[str, bool | float] = {"callback_worker": False, "wallet_status_refresh_seconds": 0}
+
+
+def settings_environment(**settings: bool | float | str) -> dict[str, str]:
+    """`settings` (Settings' field names) as the SEOUL_WALLET_* variables a server reads them from."""
+    return {f"SEOUL_WALLET_{name.upper()}": _variable(value) for name, value in settings.items()}
+
+
+def _variable(value: bool | float | str) -> str:
+    # Lower case, as the variables are written everywhere else (str(False) is "False").
+    return ("true" if value else "false") if isinstance(value, bool) else str(value)
+
+
+def platform_environment(platform: Platform, data_dir: Path | None = None, **extra: str) -> dict[str, str]:
+    """The environment of a server over `platform`: its database, master key and public URL, and its
+    data directory unless `data_dir` gives the server one of its own; `extra` as in server_environment."""
+    settings = platform.settings
+    return server_environment(
+        settings, settings.public_url, settings.data_dir if data_dir is None else data_dir, **extra
+    )
+
+
+def prepared_server(
+    database_url: str, engine: Engine, data_dir: Path, public_url: str, **settings: bool | float | str
+) -> tuple[Platform, dict[str, str]]:
+    """`prepared_platform`, and the environment of a server over it with the same `settings` as
+    variables, so the tests' platform and the server they start run alike (e.g. both QUIET_SETTINGS)."""
+    platform = prepared_platform(database_url, engine, data_dir, public_url, **settings)
+    return platform, platform_environment(platform, **settings_environment(**settings))
+
+
 def serve_command(port: int, workers: int = 1) -> list[str]:
     executable = Path(sys.executable).with_name("seoul-wallet")
     return [str(executable), "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)]

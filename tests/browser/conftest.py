@@ -23,9 +23,9 @@ from sqlalchemy.engine import Engine
 
 from tests.browser.helpers import PHONE, Site
 from tests.live_servers import (
+    QUIET_SETTINGS,
     free_port,
-    prepared_platform,
-    server_environment,
+    prepared_server,
     start_server,
     stop_server,
     wait_until_ready,
@@ -60,17 +60,7 @@ def site(database_url: str, migrated_engine: Engine, tmp_path_factory: pytest.Te
     port = free_port()
     base_url = f"http://127.0.0.1:{port}"
     data_dir = tmp_path_factory.mktemp("browser-server")
-    platform = prepared_platform(
-        database_url, migrated_engine, data_dir, base_url, callback_worker=False, wallet_status_refresh_seconds=0
-    )
-    settings = platform.settings
-    env = server_environment(
-        settings,
-        base_url,
-        data_dir,
-        SEOUL_WALLET_CALLBACK_WORKER="false",
-        SEOUL_WALLET_WALLET_STATUS_REFRESH_SECONDS="0",
-    )
+    platform, env = prepared_server(database_url, migrated_engine, data_dir, base_url, **QUIET_SETTINGS)
     # Two workers: a page of the wallet calls the issuers and verifiers of the same server over HTTP.
     process = start_server(env, port, workers=2)
     http = httpx.Client(base_url=base_url, timeout=30)

@@ -7,31 +7,11 @@ import threading
 
 from sqlalchemy import text
 
-from consent.presentations import PresentationConsentRefused, PresentationGrantIn, record_presentation_grant
+from consent.presentations import PresentationConsentRefused, record_presentation_grant
 from consent.service import StateConflict
+from tests.support.grants import grant_body
 
 VERIFIER = "verifier:seoul-youth"
-
-
-def _grant_body(request_id: str = "req-0123456789") -> PresentationGrantIn:
-    return PresentationGrantIn(
-        request_id=request_id,
-        client_id="x509_san_dns:127.0.0.1",
-        verifier_name_ko="서울 청년수당",
-        verifier_name_en="Seoul Youth Allowance",
-        service_id="seoul_youth_allowance",
-        service_name_ko="청년수당",
-        service_name_en="Youth allowance",
-        purpose="ServiceProvision",
-        data_items=[["resident_registration", "birth_date"]],
-        values_shared=False,
-        retention_days=0,
-        subject="citizen-grants-1",
-        holder_keys=["holder-key:" + "A" * 43],
-        evidence_sha256="a" * 64,
-        notice_sha256="b" * 64,
-        notice_version="1",
-    )
 
 
 def _events(ledger) -> list[tuple[str, str]]:
@@ -40,7 +20,7 @@ def _events(ledger) -> list[tuple[str, str]]:
 
 
 def test_a_presentation_grant_is_requested_granted_and_used_at_once(ledger) -> None:
-    out = record_presentation_grant(ledger, VERIFIER, _grant_body())
+    out = record_presentation_grant(ledger, VERIFIER, grant_body())
     assert out.recorded_by == "verifier" and out.receipt
     assert _events(ledger) == [(out.record_id, "requested"), (out.record_id, "granted"), (out.record_id, "used")]
 
@@ -52,7 +32,7 @@ def test_racing_posts_of_one_presentation_record_one_consent(ledger) -> None:
     def post() -> None:
         barrier.wait()
         try:
-            results.append(record_presentation_grant(ledger, VERIFIER, _grant_body()))
+            results.append(record_presentation_grant(ledger, VERIFIER, grant_body()))
         except Exception as exc:  # collected: asserted below
             results.append(exc)
 
@@ -78,7 +58,7 @@ def test_a_failure_inside_the_grant_leaves_nothing(ledger, monkeypatch) -> None:
 
     monkeypatch.setattr(type(ledger), "check_use", staticmethod(refuse))
     try:
-        record_presentation_grant(ledger, VERIFIER, _grant_body())
+        record_presentation_grant(ledger, VERIFIER, grant_body())
     except PresentationConsentRefused as exc:
         assert exc.reason == "consent_granted"
     else:
@@ -95,7 +75,7 @@ def test_a_grant_is_the_citizens_and_refuses_what_is_not_a_platform_id(client, p
     from tests.conftest import bearer_for
 
     verifier = bearer_for(client, platform, VERIFIER, ["consent:record"])
-    body = _grant_body().model_dump()
+    body = grant_body().model_dump()
     for subject in ("990501-1234567", "citizen-9905011234567", "short", None):
         refused = client.post("/consent/presentation-grants", json={**body, "subject": subject}, headers=verifier)
         assert refused.status_code == 422, refused.text
@@ -115,7 +95,7 @@ def test_a_grant_the_consent_record_cannot_hold_is_a_422_that_records_nothing(cl
     from tests.conftest import bearer_for
 
     verifier = bearer_for(client, platform, VERIFIER, ["consent:record"])
-    body = _grant_body().model_dump()
+    body = grant_body().model_dump()
     for change in ({"purpose": ""}, {"purpose": "Marketing<script>"}, {"data_items": [[]]}):
         refused = client.post("/consent/presentation-grants", json={**body, **change}, headers=verifier)
         assert refused.status_code == 422, refused.text

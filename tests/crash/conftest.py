@@ -22,9 +22,9 @@ from tests.live_servers import (
     READY_TIMEOUT,
     empty_all_tables,
     free_port,
+    platform_environment,
     prepared_platform,
     serve_command,
-    server_environment,
     wait_until_ready,
 )
 
@@ -118,9 +118,9 @@ def crash_platform(migrated_engine: Engine, database_url: str, tmp_path_factory:
 
 @pytest.fixture(scope="package")
 def crash_server(crash_platform: Platform) -> Iterator[CrashServer]:
-    settings = crash_platform.settings
-    env = server_environment(settings, settings.public_url, Path(settings.data_dir))
-    server = CrashServer(env, crash_platform.crash_port, Path(settings.data_dir))  # type: ignore[attr-defined]
+    data_dir = Path(crash_platform.settings.data_dir)
+    env = platform_environment(crash_platform)  # the defaults: the restarts rely on the background recovery
+    server = CrashServer(env, crash_platform.crash_port, data_dir)  # type: ignore[attr-defined]
     server.start()
     try:
         yield server

@@ -33,9 +33,9 @@ from sqlalchemy.engine import Engine
 from auth.clients import register_client
 from seoul_wallet.demo_steps import DEMO_PASSWORD, YOUTH_OFFERS, Journey
 from tests.live_servers import (
+    QUIET_SETTINGS,
     free_port,
-    prepared_platform,
-    server_environment,
+    prepared_server,
     start_server,
     stop_server,
     wait_until_ready,
@@ -186,17 +186,7 @@ def fuzz_site(
     port = free_port()
     base_url = f"http://127.0.0.1:{port}"
     data_dir = tmp_path_factory.mktemp("fuzz-server")
-    platform = prepared_platform(
-        database_url, migrated_engine, data_dir, base_url, callback_worker=False, wallet_status_refresh_seconds=0
-    )
-    settings = platform.settings
-    env = server_environment(
-        settings,
-        base_url,
-        data_dir,
-        SEOUL_WALLET_CALLBACK_WORKER="false",
-        SEOUL_WALLET_WALLET_STATUS_REFRESH_SECONDS="0",
-    )
+    platform, env = prepared_server(database_url, migrated_engine, data_dir, base_url, **QUIET_SETTINGS)
     log_path = data_dir / "server.log"
     with log_path.open("wb") as log:
         process = start_server(env, port, workers=1, stderr=log)

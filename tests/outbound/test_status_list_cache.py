@@ -7,12 +7,14 @@ from __future__ import annotations
 import http.server
 import threading
 from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import pytest
 
 from keys.jwk import generate_private_key
-from outbound.status_lists import MIN_TTL, StatusListClient, StatusUnavailable
+from outbound.bounded_cache import BoundedTTLCache
+from outbound.status_lists import MIN_TTL, StatusCheck, StatusListClient, StatusUnavailable
 from vc.status_list import StatusList, build_status_list_token
 
 KEY = generate_private_key("ES256")
@@ -68,87 +70,96 @@ def lists() -> Iterator[Lists]:
         server.server_close()
 
 
-def _client(now: list[float], **options) -> StatusListClient:
-    return StatusListClient(httpx.Client(), allow_http=True, clock=lambda: now[0], **options)
+class Worker:
+    """A worker's status list client on a test clock, checking index 0 of lists signed with KEY: the
+    set-up every cache test repeats. The clock starts at T0; `at(seconds)` sets it to T0 + seconds."""
+
+    def __init__(self, **options: Any) -> None:
+        self.now = T0
+        self.client = StatusListClient(httpx.Client(), allow_http=True, clock=lambda: self.now, **options)
+
+    @property
+    def cache(self) -> BoundedTTLCache[str, Any]:
+        return self.client._cache  # private, but the bounds under test are those of the cache itself
+
+    def at(self, seconds: float) -> None:
+        self.now = T0 + seconds
+
+    def check(self, uri: str) -> StatusCheck:
+        return self.client.check(uri, 0, KEY.public_key())
 
 
 def test_a_list_past_its_ttl_is_fetched_again(lists) -> None:
     uri = lists.publish("a", ttl=50)
-    now = [T0]
-    client = _client(now)
-    client.check(uri, 0, KEY.public_key())
-    now[0] = T0 + 49
-    client.check(uri, 0, KEY.public_key())
+    worker = Worker()
+    worker.check(uri)
+    worker.at(49)
+    worker.check(uri)
     assert lists.hits["a"] == 1
-    now[0] = T0 + 50
-    client.check(uri, 0, KEY.public_key())
+    worker.at(50)
+    worker.check(uri)
     assert lists.hits["a"] == 2
 
 
 def test_a_list_without_ttl_is_cached_for_the_configured_default(lists) -> None:
     uri = lists.publish("plain", ttl=None)
-    now = [T0]
-    client = _client(now, default_ttl=120)
-    client.check(uri, 0, KEY.public_key())
-    now[0] = T0 + 119
-    client.check(uri, 0, KEY.public_key())
+    worker = Worker(default_ttl=120)
+    worker.check(uri)
+    worker.at(119)
+    worker.check(uri)
     assert lists.hits["plain"] == 1
-    now[0] = T0 + 120
-    client.check(uri, 0, KEY.public_key())
+    worker.at(120)
+    worker.check(uri)
     assert lists.hits["plain"] == 2
 
 
 def test_a_silly_small_ttl_is_clamped_and_a_zero_ttl_is_refused(lists) -> None:
     tiny = lists.publish("tiny", ttl=1)
     zero = lists.publish("zero", ttl=0)
-    now = [T0]
-    client = _client(now)
-    client.check(tiny, 0, KEY.public_key())
-    now[0] = T0 + MIN_TTL - 1  # a 1 s ttl would refetch on every check: held for MIN_TTL instead
-    client.check(tiny, 0, KEY.public_key())
+    worker = Worker()
+    worker.check(tiny)
+    worker.at(MIN_TTL - 1)  # a 1 s ttl would refetch on every check: held for MIN_TTL instead
+    worker.check(tiny)
     assert lists.hits["tiny"] == 1
     # Status List draft -20 §5.1: ttl is a positive number; 0 makes the token malformed, and a
     # credential on it is refused (never trusted, never cached: each check asks again).
     for _ in range(2):
         with pytest.raises(StatusUnavailable):
-            client.check(zero, 0, KEY.public_key())
+            worker.check(zero)
     assert lists.hits["zero"] == 2
 
 
 def test_the_cache_never_holds_more_lists_than_its_bound(lists) -> None:
-    now = [T0]
-    client = _client(now, max_lists=3)
+    worker = Worker(max_lists=3)
     uris = [lists.publish(f"l{n}", ttl=3600) for n in range(10)]
     for uri in uris:
-        client.check(uri, 0, KEY.public_key())
-        assert len(client._cache) <= 3
-    client.check(uris[-1], 0, KEY.public_key())  # among the newest: still cached
+        worker.check(uri)
+        assert len(worker.cache) <= 3
+    worker.check(uris[-1])  # among the newest: still cached
     assert lists.hits["l9"] == 1
-    client.check(uris[0], 0, KEY.public_key())  # evicted: fetched again
+    worker.check(uris[0])  # evicted: fetched again
     assert lists.hits["l0"] == 2
 
 
 def test_the_cache_never_holds_more_bytes_than_its_bound(lists) -> None:
-    now = [T0]
     # Each list decodes to 64 KiB (262,144 two-bit entries): two do not fit in 100 KiB.
-    client = _client(now, max_bytes=100 * 1024)
+    worker = Worker(max_bytes=100 * 1024)
     big = [lists.publish(f"big{n}", ttl=3600, size=1 << 18) for n in range(3)]
     for uri in big:
-        client.check(uri, 0, KEY.public_key())
-        assert client._cache.weight <= 100 * 1024
-    assert len(client._cache) == 1
-    client.check(big[0], 0, KEY.public_key())
+        worker.check(uri)
+        assert worker.cache.weight <= 100 * 1024
+    assert len(worker.cache) == 1
+    worker.check(big[0])
     assert lists.hits["big0"] == 2
 
 
 def test_a_kept_list_is_dropped_once_it_could_no_longer_stand_in(lists) -> None:
     uri = lists.publish("a", ttl=60)
-    now = [T0]
-    client = _client(now, max_staleness=600)
-    client.check(uri, 0, KEY.public_key())
-    now[0] = T0 + 600  # past max_staleness: not even a fallback, so not kept
-    assert client._cache.get(uri) is None
-    assert len(client._cache) == 0
+    worker = Worker(max_staleness=600)
+    worker.check(uri)
+    worker.at(600)  # past max_staleness: not even a fallback, so not kept
+    assert worker.cache.get(uri) is None
+    assert len(worker.cache) == 0
 
 
 def test_a_default_ttl_outside_the_clamp_is_refused() -> None:

@@ -19,8 +19,8 @@ from sqlalchemy.engine import Engine
 from seoul_wallet.app import Platform
 from tests.live_servers import (
     free_port,
+    platform_environment,
     prepared_platform,
-    server_environment,
     start_server,
     stop_server,
     wait_until_ready,
@@ -49,11 +49,11 @@ class TwoServers:
 
 
 @contextmanager
-def _serve(
-    platform: Platform, public: str, ports: tuple[int, int], data_dir: Path, env: dict[str, str]
-) -> Iterator[TwoServers]:
+def _serve(platform: Platform, ports: tuple[int, int], data_dir: Path, env: dict[str, str]) -> Iterator[TwoServers]:
     a, b = (f"http://127.0.0.1:{port}" for port in ports)
-    environment = server_environment(platform.settings, public, data_dir, **env)
+    public = platform.settings.public_url  # both pairs' servers stand behind the first pair's address
+    # `data_dir`, not the platform's: a second pair (two_more) gets a directory of its own.
+    environment = platform_environment(platform, data_dir, **env)
     with ExitStack() as stack:
         processes = []
         for port in ports:  # both start at once: the machine has two cores
@@ -71,7 +71,7 @@ def two_servers(database_url: str, engine: Engine, data_dir: Path, **extra_env: 
     ports = free_port(), free_port()
     public = f"http://127.0.0.1:{ports[0]}"
     platform = prepared_platform(database_url, engine, data_dir, public)
-    with _serve(platform, public, ports, data_dir, extra_env) as pair:
+    with _serve(platform, ports, data_dir, extra_env) as pair:
         yield pair
 
 
@@ -79,7 +79,7 @@ def two_servers(database_url: str, engine: Engine, data_dir: Path, **extra_env: 
 def two_more(first: TwoServers, data_dir: Path, **extra_env: str) -> Iterator[TwoServers]:
     """Two more servers over the platform `first` runs over (nothing emptied or prepared again:
     `first` keeps working), with other settings (`extra_env`), behind the same public URL."""
-    with _serve(first.platform, first.public, (free_port(), free_port()), data_dir, extra_env) as pair:
+    with _serve(first.platform, (free_port(), free_port()), data_dir, extra_env) as pair:
         yield pair
 
 

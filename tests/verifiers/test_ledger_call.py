@@ -27,6 +27,7 @@ from consent.service import ConsentLedger, origin_from_url
 from seoul_wallet.app import build_platform, consent_ledger, verifier_service
 from tests.conftest import bearer_for
 from tests.issuers.spec_wallet import receive
+from tests.support.grants import grant_body
 from tests.verifiers.conftest import birth_date_for_age, youth_claims
 from tests.verifiers.spec_vp_wallet import HeldCredential, fetch_request, present, select
 from verifiers.acceptance import IDLE_BEFORE_RECOVERY, LEASE
@@ -362,25 +363,21 @@ def test_the_platforms_own_verifier_calls_its_ledger_on_a_keep_alive_async_clien
 # -- the ledger's side: a repeat of a grant is idempotent --------------------------------------------
 
 
-def _grant_body(request_id: str, evidence: str = "a" * 64) -> PresentationGrantIn:
-    return PresentationGrantIn(
-        request_id=request_id,
-        client_id="x509_san_dns:127.0.0.1",
-        verifier_name_ko="서울시 교통",
-        verifier_name_en="Seoul Transport",
-        service_id=SERVICE,
-        service_name_ko="K-패스",
-        service_name_en="K-Pass",
-        purpose="ServiceAccessDetermination",
-        data_items=[["resident_registration", "birth_date"]],
-        values_shared=False,
-        retention_days=0,
-        subject="citizen-1",
-        holder_keys=["holder-key:" + "A" * 43],
-        evidence_sha256=evidence,
-        notice_sha256="b" * 64,
-        notice_version="2026.1",
-    )
+# The K-Pass check that `_wallet_consent` records for citizen-1: what differs from the shared builder's
+# youth-allowance grant (tests/support/grants.py).
+_KPASS_GRANT = {
+    "verifier_name_ko": "서울시 교통",
+    "verifier_name_en": "Seoul Transport",
+    "service_id": SERVICE,
+    "service_name_ko": "K-패스",
+    "service_name_en": "K-Pass",
+    "purpose": "ServiceAccessDetermination",
+    "notice_version": "2026.1",
+}
+
+
+def _grant_body(request_id: str) -> PresentationGrantIn:
+    return grant_body(request_id, subject="citizen-1", **_KPASS_GRANT)
 
 
 def test_a_repeated_grant_of_a_wallet_consent_answers_the_same_use_once(platform) -> None:

@@ -1,0 +1,1 @@
+"""Builders shared by tests in several packages and by bench/ (not fixtures: plain functions)."""
