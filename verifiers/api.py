@@ -314,13 +314,13 @@ def create_router(service: VerifierService, bearer: Any) -> APIRouter:
         responses={404: problem},
     )
     def get_callbacks(request_id: str, token: AccessToken = require_requester) -> list[dict[str, Any]]:
-        service.pending_request(_verifier_of(token), request_id)  # 404 unless it is this verifier's request
+        service.own_request(_verifier_of(token), request_id)  # 404 unless it is this verifier's request
         return delivery_log(service, request_id)
 
     def _qr_route(kind: str, media_type: str) -> Callable[..., Response]:
         def qr(request_id: str, token: AccessToken = require_requester) -> Response:
             slug = _verifier_of(token)
-            _, link = service.link(service.pending_request(slug, request_id), service.get(slug))
+            _, link = service.link(service.own_request(slug, request_id), service.get(slug))
             return Response(_qr(link, kind), media_type=media_type)
 
         return qr

@@ -300,7 +300,7 @@ class VerifierService:
             raise VerifierError("unknown_request", "no such request", status=404)
         return request
 
-    def pending_request(self, slug: str, request_id: str) -> PresentationRequest:
+    def own_request(self, slug: str, request_id: str) -> PresentationRequest:
         """The verifier's own request (404 for anyone else's)."""
         with read_session(self.engine) as session:
             return self._request(session, slug, request_id)
@@ -398,10 +398,12 @@ class VerifierService:
         with the `response_code` its front end received in the redirect (OpenID4VP §13.3), so a
         result cannot be taken into a session it was not answered in. `backchannel`: the callback
         to the backend's own URL, and the operator's CLI, which no browser session reaches."""
-        with Session(self.engine, expire_on_commit=False) as session:
-            request = self._request(session, slug, request_id)
-            verifier = session.get(Verifier, slug)
-        same_device = verifier is not None and verifier.redirect_uri is not None
+        # Outside a transaction: a read transaction ends in ROLLBACK, and on PostgreSQL psycopg then
+        # drops every statement it had prepared on that connection (DEALLOCATE ALL, a round trip,
+        # and each statement parsed and planned anew): once per presentation, from this route alone.
+        request = self.own_request(slug, request_id)
+        verifier = self.get(slug)  # registered: the request is this verifier's
+        same_device = verifier.redirect_uri is not None
         if same_device and response_code is None and not backchannel and request.response_code_sha256 is not None:
             raise VerifierError(
                 "response_code_required",
