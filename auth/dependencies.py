@@ -4,27 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
-from anyio import CapacityLimiter, to_thread
-from anyio.lowlevel import RunVar
+from anyio import to_thread
 from authlib.oauth2.rfc6749.errors import OAuth2Error
 from authlib.oauth2.rfc6750.errors import InsufficientScopeError
 from fastapi import HTTPException, Request
 
 from auth.tokens import AccessToken, AccessTokenService
+from storage.threads import LoopThreads
 
 # Threads of their own for the rare check that reads the platform keys: never the pool the
 # synchronous routes share, which may be full of requests that wait on a route this check guards.
 KEY_READ_THREADS = 4
-_key_read_threads: RunVar[CapacityLimiter] = RunVar("bearer_key_read_threads")
-
-
-def _key_read_limiter() -> CapacityLimiter:
-    try:
-        return _key_read_threads.get()
-    except LookupError:
-        limiter = CapacityLimiter(KEY_READ_THREADS)
-        _key_read_threads.set(limiter)
-        return limiter
+_key_read_limiter = LoopThreads("bearer_key_read_threads", KEY_READ_THREADS)
 
 
 class BearerAuth:

@@ -28,8 +28,7 @@ import time
 from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
-from anyio import CapacityLimiter, to_thread
-from anyio.lowlevel import RunVar
+from anyio import to_thread
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -58,6 +57,7 @@ from consent.schemas import (
 from consent.service import ConsentError, ConsentLedger, ConsentNotFound, StateConflict
 from keys.subjects import PairwiseSubjects, SubjectError, check_platform_id
 from storage.reads import read_connection
+from storage.threads import LoopThreads
 
 PROBLEM_JSON = "application/problem+json"
 # A presentation's consent covers that one check; it is valid for a day so a slow wallet still fits.
@@ -66,7 +66,7 @@ PRESENTATION_VALIDITY = dt.timedelta(days=1)
 # route from a request of the same server must find it able to run, whatever holds the shared pool
 # of synchronous routes (issue 14, defect 8). Appends are serialised by the log lock anyway.
 GRANT_CAPACITY = 4
-_grant_threads: RunVar[CapacityLimiter] = RunVar("consent_presentation_grant_threads")
+_grant_limiter = LoopThreads("consent_presentation_grant_threads", GRANT_CAPACITY)
 
 
 class PresentationLink(SQLModel, table=True):
@@ -313,15 +313,6 @@ def _record_from(verifier_id: str, body: PresentationGrantIn, subjects: Pairwise
         language=body.language,
         evidence=PresentationEvidence(holder_keys=body.holder_keys, presentation_sha256=body.evidence_sha256),
     )
-
-
-def _grant_limiter() -> CapacityLimiter:
-    try:
-        return _grant_threads.get()
-    except LookupError:
-        limiter = CapacityLimiter(GRANT_CAPACITY)
-        _grant_threads.set(limiter)
-        return limiter
 
 
 def presentation_grants_router(

@@ -18,10 +18,11 @@ from dataclasses import asdict
 
 import httpcore
 import httpx
-from anyio import CapacityLimiter, to_thread
+from anyio import to_thread
 from anyio.lowlevel import RunVar
 
 from auth.tokens import AccessTokenService
+from storage.threads import LoopThreads
 from verifiers.consent_gateway import ConsentRefused, ConsentUnavailable, GrantRecord, PresentationGrant
 
 GRANTS_PATH = "/consent/presentation-grants"
@@ -44,17 +45,7 @@ UNREACHABLE = (
 SIDE_THREADS = 8
 # The ledger said no to this very grant: nothing was logged. (Anything else may be transient.)
 DEFINITIVE_REFUSALS = (409, 422)
-_side_threads: RunVar[CapacityLimiter] = RunVar("consent_gateway_threads")
-
-
-def side_threads() -> CapacityLimiter:
-    """This event loop's limiter for the gateway's synchronous steps."""
-    try:
-        return _side_threads.get()
-    except LookupError:
-        limiter = CapacityLimiter(SIDE_THREADS)
-        _side_threads.set(limiter)
-        return limiter
+side_threads = LoopThreads("consent_gateway_threads", SIDE_THREADS)
 
 
 def reaches_the_network(http: httpx.Client, url: str) -> bool:

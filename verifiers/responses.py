@@ -26,12 +26,12 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 import anyio
-from anyio import CapacityLimiter, to_thread
-from anyio.lowlevel import RunVar
+from anyio import to_thread
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import select
 
 from storage.reads import read_session
+from storage.threads import LoopThreads
 from verifiers.acceptance import Acceptance, Acceptances
 from verifiers.consent_gateway import ConsentRefused, ConsentUnavailable
 from verifiers.errors import VerifierError
@@ -46,18 +46,9 @@ log = logging.getLogger("seoul_wallet.verifiers")
 # that answers every other route.
 RESPONSE_CAPACITY = 4
 RECOVERY_INTERVAL = 5.0  # seconds between rounds of carrying on acceptances left without an owner
-_response_threads: RunVar[CapacityLimiter] = RunVar("verifier_response_threads")
+# This event loop's limiter for the response path (one per worker; tests run several loops).
+response_threads = LoopThreads("verifier_response_threads", RESPONSE_CAPACITY)
 T = TypeVar("T")
-
-
-def response_threads() -> CapacityLimiter:
-    """This event loop's limiter for the response path (one per worker; tests run several loops)."""
-    try:
-        return _response_threads.get()
-    except LookupError:
-        limiter = CapacityLimiter(RESPONSE_CAPACITY)
-        _response_threads.set(limiter)
-        return limiter
 
 
 class PresentationResponses:
