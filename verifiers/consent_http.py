@@ -6,7 +6,8 @@ process). No worker thread waits for the answer: when the ledger is this same se
 while its own route waits for a thread is how 60 simultaneous presentations starved one worker
 (issue 14, defect 8). Over the network the gateway sends through an `httpcore` connection pool, the
 layer httpx itself sends through: one JSON POST whose answer is read whole needs none of httpx's
-request and response models, which cost about 2 ms of the worker's time per presentation (issue 15).
+request and response models (measured: the call went from 9.8 % to 8.5 % of a loaded worker's
+time; bench/RESULTS.md, issue 15's second pass).
 """
 
 from __future__ import annotations
@@ -94,7 +95,7 @@ class HttpConsentGateway:
     The token is issued by the platform's authorization server to the verifier party (client id
     `verifiers`), scoped `consent:record` and bound to `verifier:<slug>`, and reused until shortly
     before it expires. `http` is the platform's synchronous client: when it reaches the network,
-    the gateway has an async client of its own beside it (keep-alive, on the event loop); when it
+    the gateway has a keep-alive pool of its own beside it (on the event loop); when it
     is routed elsewhere (tests) or through a proxy, the gateway follows it (`ThroughSyncClient`)."""
 
     def __init__(self, http: httpx.Client, ledger_url: str, tokens: AccessTokenService) -> None:
