@@ -24,9 +24,12 @@ rather than lost to a reset. A connection holds at most `max_bytes` plus one rea
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import functools
 import json
 import logging
+import struct
+import termios
 from http import HTTPStatus
 from typing import Any, NamedTuple
 
@@ -154,6 +157,13 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         self.head_timer = None
         if self.transport.is_closing() or not self.reading_head:
             return
+        if self._bytes_not_read_yet():
+            # The event loop is late, not the client: after a stall (a loaded machine) uvloop runs
+            # due timers before it reads the sockets, so what the client sent in time is still in
+            # the kernel's buffer. It is read in this same loop iteration; the clock starts again.
+            # A client that trickles its head gains nothing: its bytes are read as they come.
+            self._arm_head_timer()
+            return
         if self.cycle is not None and not self.cycle.response_complete:
             # The server is still answering the previous request: it is not waiting for this client.
             self._arm_head_timer()
@@ -162,6 +172,15 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
             self.transport.close()  # a new connection that never sent a byte: nothing to answer
             return
         self._refuse(408, f"the request head did not arrive within {self.limits.timeout:g} s")
+
+    def _bytes_not_read_yet(self) -> bool:
+        """Whether the connection's socket holds bytes this protocol has not received yet."""
+        sock = self.transport.get_extra_info("socket")
+        try:
+            waiting = fcntl.ioctl(sock.fileno(), termios.FIONREAD, b"\0\0\0\0")
+        except (AttributeError, OSError, ValueError):
+            return False  # no socket to ask (closed meanwhile): decide as before
+        return struct.unpack("i", waiting)[0] > 0
 
     def _refuse(self, status: int, detail: str) -> None:
         self._disarm_head_timer()
