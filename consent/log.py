@@ -200,6 +200,17 @@ def inclusion_proof(connection: Connection, index: int, size: int, *, committed:
     return _proof(connection, merkle.inclusion_ranges(index, size))
 
 
+def inclusion_proofs(connection: Connection, indexes: Sequence[int], size: int) -> list[list[bytes]]:
+    """PATH(index, D[0:size]) for each index, from one read of the subtrees they all need; `size`
+    is the head the caller's own locked transaction just wrote (a batch of grants, one checkpoint)."""
+    for index in indexes:
+        if not 0 <= index < size:
+            raise BadProofRequest(f"leaf index {index} is not in a tree of size {size}")
+    ranges = [merkle.inclusion_ranges(index, size) for index in indexes]
+    nodes = read_nodes(connection, {key for one in ranges for key in merkle.nodes_for(one)})
+    return [merkle.build_proof(one, nodes.__getitem__) for one in ranges]
+
+
 def consistency_proof(connection: Connection, old_size: int, new_size: int) -> list[bytes]:
     """PROOF(old_size, D[0:new_size]) for committed sizes."""
     _check_size(connection, new_size)

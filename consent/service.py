@@ -14,7 +14,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
 from cryptography.hazmat.primitives.asymmetric import ed25519
@@ -31,6 +31,7 @@ from consent.status_indexes import StatusIndexReservations, allocate_status_inde
 from consent.writes import record_body, record_row, seal_event
 from keys import jws
 from keys.keyring import KeyRing
+from storage.group_commit import GroupCommit
 from vc.status_list import INVALID, STATUS_LIST_TYP, SUSPENDED, VALID, StatusList
 
 LEDGER_OWNER = "ledger"
@@ -140,6 +141,17 @@ def status_value(state: str, valid_from: int, valid_until: int, now: float) -> i
     return INVALID
 
 
+class ReceiptFor(NamedTuple):
+    """An event to sign a receipt for: its record's row (id, verifier_id, status_index) and body,
+    its flushed leaf, what the receipt opens of it, and when."""
+
+    row: Any
+    body: dict[str, Any]
+    leaf: tlog.AppendedLeaf
+    opened: dict[str, Any]
+    now: float
+
+
 class ConsentLedger:
     """The ledger over one database; `origin` names the log in checkpoints, `base_url` is where its
     HTTP endpoints (status lists, keys) are served, `status_index_key` (`status_index_key(master
@@ -162,6 +174,8 @@ class ConsentLedger:
         self.origin = origin
         self.base_url = base_url.rstrip("/")
         self.clock = clock
+        # Grants at presentation that queue for the log lock in this process share a transaction.
+        self.presentation_commits: GroupCommit[Any, tuple[str, str]] = GroupCommit()
 
     # -- keys ----------------------------------------------------------------------------------------
 
@@ -287,50 +301,52 @@ class ConsentLedger:
             values["notice_version"] = details["notice"]["version"]
         receipt = None
         if signing_key is not None:
-            receipt = self.receipt(conn, appender, signing_key, row, body, leaf, opened, now)
+            receipt = self.receipts(conn, appender, signing_key, [ReceiptFor(row, body, leaf, opened, now)])[0]
             values["receipt"] = receipt
         conn.execute(update(_RECORDS).where(_RECORDS.c.id == row.id).values(**values))
         return receipt
 
-    def receipt(
+    def receipts(
         self,
         conn: Connection,
         appender: tlog.LogAppender,
         signing_key: tuple[str, ed25519.Ed25519PrivateKey],
-        row: Any,
-        body: dict[str, Any],
-        leaf: tlog.AppendedLeaf,
-        opened: dict[str, Any],
-        now: float,
-    ) -> str:
-        """The signed receipt of the event at `leaf` (flushed) of the record `row` (its id,
-        verifier_id and status_index), under the caller's log lock: the checkpoint of the head it
-        just wrote and the leaf's inclusion proof, checked against that checkpoint before signing."""
+        events: list[ReceiptFor],
+    ) -> list[str]:
+        """The signed receipts of flushed events, under the caller's log lock: the checkpoint of the
+        head it just wrote (signed once) and each leaf's inclusion proof (one read for all), each
+        checked against that checkpoint before its receipt is signed."""
         kid, key = signing_key
         size, root = appender.frontier.size, appender.frontier.root()
         note = tlog.sign_and_store_checkpoint(conn, size, root, self.origin, self.origin, key, extends=appender.start)
-        proof = tlog.inclusion_proof(conn, leaf.index, size, committed=True)
-        try:
-            merkle.verify_inclusion(leaf.leaf_hash, leaf.index, size, proof, root)
-        except merkle.ProofError as exc:  # the stored subtrees contradict the head: sign nothing
-            raise tlog.LogCorrupted(f"the stored log does not prove leaf {leaf.index}") from exc
-        payload = {
-            "iss": self.base_url + "/consent",
-            "sub": row.id,
-            "iat": int(now),
-            "jti": str(uuid.uuid4()),
-            "consent": body,
-            "event": opened,
-            "log": {
-                "origin": self.origin,
-                "leaf_index": leaf.index,
-                "entry": leaf.entry.decode("utf-8"),
-                "checkpoint": note,
-                "inclusion_proof": [base64.b64encode(p).decode("ascii") for p in proof],
-            },
-            "status": {"status_list": {"idx": row.status_index, "uri": self.status_list_uri(row.verifier_id)}},
-        }
-        return jws.sign(payload, key, typ=RECEIPT_TYP, kid=kid)
+        proofs = tlog.inclusion_proofs(conn, [event.leaf.index for event in events], size)
+        receipts = []
+        for event, proof in zip(events, proofs, strict=True):
+            leaf = event.leaf
+            try:
+                merkle.verify_inclusion(leaf.leaf_hash, leaf.index, size, proof, root)
+            except merkle.ProofError as exc:  # the stored subtrees contradict the head: sign nothing
+                raise tlog.LogCorrupted(f"the stored log does not prove leaf {leaf.index}") from exc
+            payload = {
+                "iss": self.base_url + "/consent",
+                "sub": event.row.id,
+                "iat": int(event.now),
+                "jti": str(uuid.uuid4()),
+                "consent": event.body,
+                "event": event.opened,
+                "log": {
+                    "origin": self.origin,
+                    "leaf_index": leaf.index,
+                    "entry": leaf.entry.decode("utf-8"),
+                    "checkpoint": note,
+                    "inclusion_proof": [base64.b64encode(p).decode("ascii") for p in proof],
+                },
+                "status": {
+                    "status_list": {"idx": event.row.status_index, "uri": self.status_list_uri(event.row.verifier_id)}
+                },
+            }
+            receipts.append(jws.sign(payload, key, typ=RECEIPT_TYP, kid=kid))
+        return receipts
 
     def grant(self, record_id: str, actor: str = "citizen") -> str:
         """The citizen (or guardian/agent) grants a requested consent; returns the signed receipt."""
