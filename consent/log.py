@@ -190,19 +190,16 @@ def _check_size(connection: Connection, size: int) -> None:
         raise BadProofRequest(f"tree size {size} is not between 1 and the current size {head}")
 
 
-def inclusion_proof(connection: Connection, index: int, size: int, *, committed: bool = False) -> list[bytes]:
-    """PATH(index, D[0:size]) for a committed size (`committed`: the caller knows it is, e.g. the
-    head its own locked transaction just wrote, and the size is not read again)."""
-    if not committed:
-        _check_size(connection, size)
-    if not 0 <= index < size:
-        raise BadProofRequest(f"leaf index {index} is not in a tree of size {size}")
-    return _proof(connection, merkle.inclusion_ranges(index, size))
+def inclusion_proof(connection: Connection, index: int, size: int) -> list[bytes]:
+    """PATH(index, D[0:size]) for a committed size."""
+    _check_size(connection, size)
+    return inclusion_proofs(connection, [index], size)[0]
 
 
 def inclusion_proofs(connection: Connection, indexes: Sequence[int], size: int) -> list[list[bytes]]:
-    """PATH(index, D[0:size]) for each index, from one read of the subtrees they all need; `size`
-    is the head the caller's own locked transaction just wrote (a batch of grants, one checkpoint)."""
+    """PATH(index, D[0:size]) for each index, from one read of the subtrees they all need. `size`
+    is not read again: the caller checked it, or it is the head its own locked transaction just
+    wrote (a batch of grants under one checkpoint)."""
     for index in indexes:
         if not 0 <= index < size:
             raise BadProofRequest(f"leaf index {index} is not in a tree of size {size}")

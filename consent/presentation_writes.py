@@ -95,7 +95,7 @@ def write_grants(ledger: ConsentLedger, grants: Sequence[PreparedGrant]) -> list
     """Write the grants in one transaction; if that fails, each alone, so each gets its own outcome."""
     if len(grants) > 1:
         try:
-            return list(_write_together(ledger, grants))
+            return _write_together(ledger, grants)
         except Exception:  # whatever it was, each grant alone says whose it is
             pass
     outcomes: list[tuple[str, str] | Exception] = []
