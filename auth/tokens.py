@@ -10,14 +10,18 @@ from typing import Any
 
 from authlib.oauth2.rfc6750.errors import InvalidTokenError
 from authlib.oauth2.rfc9068 import JWTBearerTokenGenerator, JWTBearerTokenValidator
+from authlib.oauth2.rfc9068.claims import JWTAccessTokenClaims
 from joserfc.jwk import ECKey, KeySet, OKPKey
 
 from keys import jws
 from keys.keyring import KeyRing
+from outbound.bounded_cache import BoundedTTLCache
 
 PLATFORM_OWNER = "platform"
 ACCESS_TOKEN_TTL = 3600
 JWKS_CACHE_SECONDS = 30.0  # how long a worker trusts its copy of the platform's published keys
+# Signatures verified, per token: a backend sends the same token with every call of its hour.
+VERIFIED_TOKENS = 4096
 _REGISTERED_CLAIMS = frozenset({"iss", "sub", "aud", "exp", "iat", "nbf", "jti", "client_id", "scope"})
 
 
@@ -81,6 +85,12 @@ class PlatformTokenValidator(JWTBearerTokenValidator):
         # JWKS_CACHE_SECONDS after its retirement time.
         self._jwks: tuple[float, frozenset[str], KeySet] | None = None
         self._jwks_lock = threading.Lock()
+        # A token whose signature verified under a key still published is not verified again
+        # (an ES256 verification is most of a token check): the same bytes under the same key give
+        # the same answer. The kid is checked against the fresh key set on every use, so a retired
+        # key's tokens are refused as before; `exp`, `nbf` and scopes are checked on every use
+        # (`validate_token`); no token is revocable before its `exp`, so nothing else can change.
+        self._verified: BoundedTTLCache[str, JWTAccessTokenClaims] = BoundedTTLCache(VERIFIED_TOKENS)
 
     def get_jwks(self) -> KeySet:
         with self._jwks_lock:
@@ -122,9 +132,17 @@ class PlatformTokenValidator(JWTBearerTokenValidator):
             raise InvalidTokenError()
         if any(name in header for name in jws.KEY_NAMING_HEADERS) or "crit" in header:
             raise InvalidTokenError()
-        if not self._knows(header.get("kid")):
+        kid = header.get("kid")
+        if not self._knows(kid):
             self._read_jwks()
-        return super().authenticate_token(token_string)
+        verified = self._verified.get(token_string)
+        if verified is not None and self._knows(kid):
+            # A copy: the claims object is handed to the route, which may keep or change it.
+            return JWTAccessTokenClaims(dict(verified), dict(verified.header), verified.options)
+        claims = super().authenticate_token(token_string)
+        kept = JWTAccessTokenClaims(dict(claims), dict(claims.header), claims.options)
+        self._verified.put(token_string, kept, time.monotonic() + JWKS_CACHE_SECONDS)
+        return claims
 
 
 class _Citizen:

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import rfc8785
-from sqlalchemy import insert, select, text, update
+from sqlalchemy import bindparam, insert, select, text, update
 from sqlalchemy.engine import Connection
 
 from consent import merkle
@@ -26,6 +26,30 @@ _HEAD = LogHead.__table__
 _LEAVES = LogLeaf.__table__
 _NODES = LogNode.__table__
 _CHECKPOINTS = LogCheckpoint.__table__
+
+# The statements of every append, built once: they run under the log lock, and building one
+# costs more client CPU than PostgreSQL's answer to it (bench/RESULTS.md, "statements built once").
+# A no-op UPDATE as the first statement: it takes the row lock (PostgreSQL) or the write lock
+# (SQLite) before anything is read, and returns the latest committed head.
+_TAKE_HEAD = (
+    update(_HEAD)
+    .where(_HEAD.c.id == 1)
+    .values(updated_at=bindparam("now"))
+    .returning(_HEAD.c.tree_size, _HEAD.c.frontier)
+)
+_ADVANCE_HEAD = (
+    update(_HEAD)
+    .where(_HEAD.c.id == 1, _HEAD.c.tree_size == bindparam("from"))
+    .values(tree_size=bindparam("size"), frontier=bindparam("hashes"))
+)
+_INSERT_LEAF = insert(_LEAVES)
+_INSERT_NODE = insert(_NODES)
+_NODES_IN = select(_NODES.c.node_id, _NODES.c.hash).where(_NODES.c.node_id.in_(bindparam("ids", expanding=True)))
+_LATEST_CHECKPOINT = (
+    select(_CHECKPOINTS.c.tree_size, _CHECKPOINTS.c.root_hash, _CHECKPOINTS.c.note)
+    .order_by(_CHECKPOINTS.c.tree_size.desc())
+    .limit(1)
+)
 
 MAX_ENTRIES_PAGE = 1000
 _NODE_SHIFT = 48
@@ -91,12 +115,7 @@ class LogAppender:
     def lock(cls, connection: Connection) -> LogAppender:
         """Take the log's write lock in `connection`'s transaction and read the head under it."""
         now = int(time.time())
-        # A no-op UPDATE as the first statement: it takes the row lock (PostgreSQL) or the write
-        # lock (SQLite) before anything is read, and returns the latest committed head.
-        take = (
-            update(_HEAD).where(_HEAD.c.id == 1).values(updated_at=now).returning(_HEAD.c.tree_size, _HEAD.c.frontier)
-        )
-        row = connection.execute(take).first()
+        row = connection.execute(_TAKE_HEAD, {"now": now}).first()
         if row is None:
             # First append ever: create the head; concurrent creators converge on one row.
             connection.execute(
@@ -106,7 +125,7 @@ class LogAppender:
                 ),
                 {"empty": b"", "now": now},
             )
-            row = connection.execute(take).one()
+            row = connection.execute(_TAKE_HEAD, {"now": now}).one()
         try:
             frontier = merkle.Frontier.from_bytes(row.tree_size, bytes(row.frontier))
         except ValueError as exc:
@@ -137,12 +156,10 @@ class LogAppender:
         """Write the pending leaves and nodes and advance the head, in the locked transaction."""
         if not self._leaves:
             return
-        self.connection.execute(insert(_LEAVES), self._leaves)
-        self.connection.execute(insert(_NODES), self._nodes)
+        self.connection.execute(_INSERT_LEAF, self._leaves)
+        self.connection.execute(_INSERT_NODE, self._nodes)
         self.connection.execute(
-            update(_HEAD)
-            .where(_HEAD.c.id == 1, _HEAD.c.tree_size == self.start_size)
-            .values(tree_size=self.frontier.size, frontier=self.frontier.to_bytes())
+            _ADVANCE_HEAD, {"size": self.frontier.size, "hashes": self.frontier.to_bytes(), "from": self.start_size}
         )
         self._leaves, self._nodes = [], []
         self.start_size = self.frontier.size
@@ -163,7 +180,7 @@ def read_nodes(connection: Connection, keys: Iterable[merkle.NodeKey]) -> dict[m
     wanted = {node_id(level, index): (level, index) for level, index in keys}
     found: dict[merkle.NodeKey, bytes] = {}
     if wanted:
-        for row in connection.execute(select(_NODES.c.node_id, _NODES.c.hash).where(_NODES.c.node_id.in_(wanted))):
+        for row in connection.execute(_NODES_IN, {"ids": list(wanted)}):
             found[wanted[row.node_id]] = bytes(row.hash)
     missing = set(wanted.values()) - found.keys()
     if missing:
@@ -245,11 +262,7 @@ class SignedCheckpoint:
 
 def latest_checkpoint(connection: Connection) -> SignedCheckpoint | None:
     """The most recent stored signed checkpoint."""
-    row = connection.execute(
-        select(_CHECKPOINTS.c.tree_size, _CHECKPOINTS.c.root_hash, _CHECKPOINTS.c.note)
-        .order_by(_CHECKPOINTS.c.tree_size.desc())
-        .limit(1)
-    ).first()
+    row = connection.execute(_LATEST_CHECKPOINT).first()
     if row is None:
         return None
     return SignedCheckpoint(Checkpoint("", int(row.tree_size), bytes(row.root_hash)), row.note)

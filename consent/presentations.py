@@ -33,7 +33,7 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
-from sqlalchemy import Connection, delete, insert, select
+from sqlalchemy import Connection, bindparam, delete, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Field as SQLField
 from sqlmodel import Session, SQLModel
@@ -129,13 +129,18 @@ class PresentationGrantOut(BaseModel):
     recorded_by: Literal["wallet", "verifier"]
 
 
+# Built once, as every presentation reads it (bench/RESULTS.md, "statements built once").
+_LINK_AND_OWNER = (
+    select(_LINKS.c.record_id, _LINKS.c.evidence_sha256, _RECORDS.c.citizen_id)
+    .join(_RECORDS, _RECORDS.c.id == _LINKS.c.record_id)
+    .where(_LINKS.c.verifier_id == bindparam("verifier"), _LINKS.c.request_id == bindparam("request"))
+)
+_INSERT_LINK = insert(_LINKS)
+
+
 def _link_and_owner(conn: Connection, verifier_id: str, request_id: str) -> Any:
     """The link of a verifier's request (record_id, evidence_sha256) and its record's owner, or None."""
-    return conn.execute(
-        select(_LINKS.c.record_id, _LINKS.c.evidence_sha256, _RECORDS.c.citizen_id)
-        .join(_RECORDS, _RECORDS.c.id == _LINKS.c.record_id)
-        .where(_LINKS.c.verifier_id == verifier_id, _LINKS.c.request_id == request_id)
-    ).first()
+    return conn.execute(_LINK_AND_OWNER, {"verifier": verifier_id, "request": request_id}).first()
 
 
 def _drop_link(conn: Connection, verifier_id: str, request_id: str, record_id: str) -> bool:
@@ -243,13 +248,14 @@ def record_presentation_grant(
 
         def add_link(conn: Connection, record_id: str) -> None:
             conn.execute(
-                insert(_LINKS).values(
-                    verifier_id=verifier_id,
-                    request_id=body.request_id,
-                    record_id=record_id,
-                    evidence_sha256=body.evidence_sha256,
-                    created_at=int(time.time()),
-                )
+                _INSERT_LINK,
+                {
+                    "verifier_id": verifier_id,
+                    "request_id": body.request_id,
+                    "record_id": record_id,
+                    "evidence_sha256": body.evidence_sha256,
+                    "created_at": int(time.time()),
+                },
             )
 
         try:

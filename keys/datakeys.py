@@ -5,17 +5,23 @@ from __future__ import annotations
 
 import time
 
+from sqlalchemy import bindparam, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from keys.envelope import decrypt_record, encrypt_record, new_data_key, unwrap_data_key, wrap_data_key
 from keys.models import DataKey
-from storage.reads import read_session
+from storage.reads import read_connection
 
 
 class DataKeyDestroyed(LookupError):
     """The owner's data key was destroyed: their records can no longer be decrypted."""
+
+
+# Built once: constructing a statement costs more client CPU than PostgreSQL's answer to it, and
+# every decryption and encryption reads the key (bench/RESULTS.md, "statements built once").
+_WRAPPED_KEY = select(DataKey.__table__.c.wrapped_key).where(DataKey.__table__.c.owner_id == bindparam("owner"))  # type: ignore[attr-defined]
 
 
 class DataKeyStore:
@@ -27,9 +33,8 @@ class DataKeyStore:
         """The owner's data key, created on first use (safe against concurrent first use). Never
         cached: once `destroy` deletes it, no worker can use it again."""
         # The common case, a key that exists, is one read outside a transaction.
-        with read_session(self._engine) as session:
-            row = session.get(DataKey, owner_id)
-            wrapped = None if row is None else row.wrapped_key
+        with read_connection(self._engine) as connection:
+            wrapped = connection.execute(_WRAPPED_KEY, {"owner": owner_id}).scalar_one_or_none()
         if wrapped is None and create:
             with Session(self._engine) as session:
                 wrapped = wrap_data_key(self._master_key, new_data_key(), owner_id)

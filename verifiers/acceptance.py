@@ -44,7 +44,7 @@ import time
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from sqlalchemy import Column, LargeBinary, Text, and_, delete, insert, select, update
+from sqlalchemy import Column, LargeBinary, Text, and_, bindparam, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Field, SQLModel
 
@@ -94,6 +94,20 @@ _ACCEPTANCES = PresentationAcceptance.__table__
 _REQUESTS = PresentationRequest.__table__
 _ACCEPTED = AcceptedPresentation.__table__
 _CALLBACKS = CallbackDelivery.__table__
+# The statements every presentation runs, built once (bench/RESULTS.md, "statements built once").
+# A bound parameter named like a column would set that column, hence `b_id`.
+_TAKE_PENDING = (
+    update(_REQUESTS)
+    .where(_REQUESTS.c.id == bindparam("b_id"), _REQUESTS.c.status == "pending")
+    .values(status="accepting")
+)
+_INSERT_ACCEPTANCE = insert(_ACCEPTANCES)
+_INSERT_ACCEPTED = insert(_ACCEPTED)
+_ACCEPTANCE = select(_ACCEPTANCES).where(_ACCEPTANCES.c.request_id == bindparam("b_id"))
+_REQUEST = select(_REQUESTS).where(_REQUESTS.c.id == bindparam("b_id"))
+_END_ACCEPTANCE = delete(_ACCEPTANCES).where(_ACCEPTANCES.c.request_id == bindparam("b_id"))
+# Its SET clause comes from the parameters given with it.
+_ANSWER = update(_REQUESTS).where(_REQUESTS.c.id == bindparam("b_id"), _REQUESTS.c.status == "accepting")
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,17 +161,13 @@ class Acceptances:
         try:
             with service.engine.begin() as conn:
                 # The conditional update first: a concurrent post of this response finds it taken.
-                taken = conn.execute(
-                    update(_REQUESTS)
-                    .where(_REQUESTS.c.id == request.id, _REQUESTS.c.status == "pending")
-                    .values(status="accepting")
-                )
+                taken = conn.execute(_TAKE_PENDING, {"b_id": request.id})
                 if taken.rowcount != 1:
                     raise VerifierError("request_already_answered", "this request has already been answered")
-                conn.execute(insert(_ACCEPTANCES).values(row))
+                conn.execute(_INSERT_ACCEPTANCE, row)
                 # The replay guard, whose unique key refuses these KB-JWTs anywhere else.
                 conn.execute(
-                    insert(_ACCEPTED),
+                    _INSERT_ACCEPTED,
                     [{"kb_jwt_hash": h, "request_id": request.id, "accepted_at": now} for h in checked.kb_hashes],
                 )
         except IntegrityError:
@@ -240,8 +250,8 @@ class Acceptances:
         service = self.service
         # Read outside a transaction: the completion below is conditional on what it finds still there.
         with read_connection(service.engine) as conn:
-            row = conn.execute(select(_ACCEPTANCES).where(_ACCEPTANCES.c.request_id == acceptance.request_id)).first()
-            request = conn.execute(select(_REQUESTS).where(_REQUESTS.c.id == acceptance.request_id)).one()
+            row = conn.execute(_ACCEPTANCE, {"b_id": acceptance.request_id}).first()
+            request = conn.execute(_REQUEST, {"b_id": acceptance.request_id}).one()
         if row is None:  # another attempt completed it (or rolled it back) meanwhile
             raise VerifierError("request_already_answered", "this request has already been answered")
         claims = {
@@ -268,14 +278,10 @@ class Acceptances:
         }
         with service.engine.begin() as conn:
             # The acceptance row first: of two attempts completing at once, the second finds it gone.
-            ended = conn.execute(delete(_ACCEPTANCES).where(_ACCEPTANCES.c.request_id == acceptance.request_id))
+            ended = conn.execute(_END_ACCEPTANCE, {"b_id": acceptance.request_id})
             if ended.rowcount != 1:
                 raise VerifierError("request_already_answered", "this request has already been answered")
-            answered = conn.execute(
-                update(_REQUESTS)
-                .where(_REQUESTS.c.id == acceptance.request_id, _REQUESTS.c.status == "accepting")
-                .values(changes)
-            )
+            answered = conn.execute(_ANSWER, {**changes, "b_id": acceptance.request_id})
             if answered.rowcount != 1:
                 raise VerifierError("request_already_answered", "this request has already been answered")
             self._schedule_callback(conn, request)

@@ -28,16 +28,15 @@ from typing import Any, TypeVar
 import anyio
 from anyio import to_thread
 from sqlalchemy.exc import SQLAlchemyError
-from sqlmodel import select
 
-from storage.reads import read_session
+from storage.reads import read_model
 from storage.threads import LoopThreads
 from verifiers.acceptance import Acceptance, Acceptances
 from verifiers.consent_gateway import ConsentRefused, ConsentUnavailable
 from verifiers.errors import VerifierError
 from verifiers.models import PresentationRequest
 from verifiers.presentation_checks import PresentationChecks, evidence_of
-from verifiers.service import ResponseOutcome, VerifierService
+from verifiers.service import REQUEST_BY_STATE, ResponseOutcome, VerifierService
 
 log = logging.getLogger("seoul_wallet.verifiers")
 
@@ -80,8 +79,7 @@ class PresentationResponses:
         service = self.service
         if not state:
             raise VerifierError("missing_state", "state is required")
-        with read_session(service.engine) as session:
-            request = session.exec(select(PresentationRequest).where(PresentationRequest.state == state)).first()
+        request = read_model(service.engine, PresentationRequest, REQUEST_BY_STATE, {"state": state})
         if request is None or request.verifier != slug:
             raise VerifierError("unknown_state", "no request with this state")
         now = int(time.time())

@@ -20,7 +20,8 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 from cryptography.hazmat.primitives import serialization
-from sqlalchemy import update
+from sqlalchemy import bindparam, insert, update
+from sqlalchemy import select as core_select
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
@@ -37,7 +38,7 @@ from keys.subjects import PAIRWISE_SUBJECT, PairwiseSubjects
 from outbound.bounded_cache import BoundedTTLCache
 from outbound.status_lists import StatusListClient
 from outbound.urls import UnsafeURL, check_client_url
-from storage.reads import read_session
+from storage.reads import read_model, read_session
 from vc.dcql import parse_query
 from verifiers.consent_gateway import ConsentGateway
 from verifiers.errors import VerifierError
@@ -60,6 +61,14 @@ VERIFIER_CACHE_SECONDS = 300.0
 
 def verifier_owner(slug: str) -> str:
     return f"verifier:{slug}"
+
+
+_REQUESTS = PresentationRequest.__table__  # type: ignore[attr-defined]
+# Built once: building a statement costs more client CPU than PostgreSQL's answer to it, and each
+# presentation reads its request three times (bench/RESULTS.md, "statements built once").
+REQUEST_BY_ID = core_select(_REQUESTS).where(_REQUESTS.c.id == bindparam("id"))
+REQUEST_BY_STATE = core_select(_REQUESTS).where(_REQUESTS.c.state == bindparam("state"))
+_INSERT_REQUEST = insert(_REQUESTS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -273,9 +282,8 @@ class VerifierService:
             callback_url=callback_url,
             applicant=applicant,
         )
-        with Session(self.engine, expire_on_commit=False) as session:
-            session.add(request)
-            session.commit()
+        with self.engine.begin() as connection:  # Core, not an ORM unit of work: one statement
+            connection.execute(_INSERT_REQUEST, request.model_dump())
         request_uri, link = self.link(request, verifier)
         return CreatedRequest(request.id, request.client_id, request_uri, link, request.expires_at)
 
@@ -301,15 +309,16 @@ class VerifierService:
         return request
 
     def own_request(self, slug: str, request_id: str) -> PresentationRequest:
-        """The verifier's own request (404 for anyone else's)."""
-        with read_session(self.engine) as session:
-            return self._request(session, slug, request_id)
+        """The verifier's own request (404 for anyone else's), read outside any session."""
+        request = read_model(self.engine, PresentationRequest, REQUEST_BY_ID, {"id": request_id})
+        if request is None or request.verifier != slug:
+            raise VerifierError("unknown_request", "no such request", status=404)
+        return request
 
     def request_object(self, slug: str, request_id: str) -> str:
         """The signed request object (JAR, `typ: oauth-authz-req+jwt`, x5c chain to the RP CA)."""
         verifier = self.get(slug)
-        with read_session(self.engine) as session:
-            request = self._request(session, slug, request_id)
+        request = self.own_request(slug, request_id)
         if request.client_id.startswith("redirect_uri:"):
             raise VerifierError("unknown_request", "this request is passed by value, unsigned", status=404)
         if request.status != "pending" or time.time() >= request.expires_at:
