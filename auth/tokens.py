@@ -137,12 +137,15 @@ class PlatformTokenValidator(JWTBearerTokenValidator):
             self._read_jwks()
         verified = self._verified.get(token_string)
         if verified is not None and self._knows(kid):
-            # A copy: the claims object is handed to the route, which may keep or change it.
-            return JWTAccessTokenClaims(dict(verified), dict(verified.header), verified.options)
+            return _copy(verified)
         claims = super().authenticate_token(token_string)
-        kept = JWTAccessTokenClaims(dict(claims), dict(claims.header), claims.options)
-        self._verified.put(token_string, kept, time.monotonic() + JWKS_CACHE_SECONDS)
+        self._verified.put(token_string, _copy(claims), time.monotonic() + JWKS_CACHE_SECONDS)
         return claims
+
+
+def _copy(claims: JWTAccessTokenClaims) -> JWTAccessTokenClaims:
+    """A copy of verified claims: the object is handed to a route, which may keep or change it."""
+    return JWTAccessTokenClaims(dict(claims), dict(claims.header), claims.options)
 
 
 class _Citizen:

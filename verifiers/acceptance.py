@@ -53,7 +53,14 @@ from verifiers.consent_gateway import GrantRecord, PresentationGrant
 from verifiers.errors import VerifierError
 from verifiers.models import AcceptedPresentation, CallbackDelivery, PresentationRequest
 from verifiers.presentation_checks import CheckedPresentation
-from verifiers.service import DECISION_TYP, DECISIONS_OWNER, ResponseOutcome, VerifierService, verifier_owner
+from verifiers.service import (
+    DECISION_TYP,
+    DECISIONS_OWNER,
+    REQUEST_BY_ID,
+    ResponseOutcome,
+    VerifierService,
+    verifier_owner,
+)
 from verifiers.texts import neutral_text
 
 log = logging.getLogger("seoul_wallet.verifiers")
@@ -104,7 +111,6 @@ _TAKE_PENDING = (
 _INSERT_ACCEPTANCE = insert(_ACCEPTANCES)
 _INSERT_ACCEPTED = insert(_ACCEPTED)
 _ACCEPTANCE = select(_ACCEPTANCES).where(_ACCEPTANCES.c.request_id == bindparam("b_id"))
-_REQUEST = select(_REQUESTS).where(_REQUESTS.c.id == bindparam("b_id"))
 _END_ACCEPTANCE = delete(_ACCEPTANCES).where(_ACCEPTANCES.c.request_id == bindparam("b_id"))
 # Its SET clause comes from the parameters given with it.
 _ANSWER = update(_REQUESTS).where(_REQUESTS.c.id == bindparam("b_id"), _REQUESTS.c.status == "accepting")
@@ -251,7 +257,7 @@ class Acceptances:
         # Read outside a transaction: the completion below is conditional on what it finds still there.
         with read_connection(service.engine) as conn:
             row = conn.execute(_ACCEPTANCE, {"b_id": acceptance.request_id}).first()
-            request = conn.execute(_REQUEST, {"b_id": acceptance.request_id}).one()
+            request = conn.execute(REQUEST_BY_ID, {"id": acceptance.request_id}).one()
         if row is None:  # another attempt completed it (or rolled it back) meanwhile
             raise VerifierError("request_already_answered", "this request has already been answered")
         claims = {
@@ -313,7 +319,7 @@ class Acceptances:
                 .values(changes)
             )
             if refusal.final:
-                request = conn.execute(select(_REQUESTS).where(_REQUESTS.c.id == acceptance.request_id)).one()
+                request = conn.execute(REQUEST_BY_ID, {"id": acceptance.request_id}).one()
                 self._schedule_callback(conn, request)
         log.warning(
             "presentation refused",

@@ -302,12 +302,6 @@ class VerifierService:
             f"openid4vp://?client_id={quote(request.client_id, safe='')}&request_uri={quote(request_uri, safe='')}"
         )
 
-    def _request(self, session: Session, slug: str, request_id: str) -> PresentationRequest:
-        request = session.get(PresentationRequest, request_id)
-        if request is None or request.verifier != slug:
-            raise VerifierError("unknown_request", "no such request", status=404)
-        return request
-
     def own_request(self, slug: str, request_id: str) -> PresentationRequest:
         """The verifier's own request (404 for anyone else's), read outside any session."""
         request = read_model(self.engine, PresentationRequest, REQUEST_BY_ID, {"id": request_id})
@@ -470,8 +464,7 @@ class VerifierService:
 
     def retained_vp_token(self, slug: str, request_id: str) -> str | None:
         """The vp_token kept for the retention period (decrypted), or None."""
-        with Session(self.engine, expire_on_commit=False) as session:
-            request = self._request(session, slug, request_id)
+        request = self.own_request(slug, request_id)
         if request.vp_token_encrypted is None:
             return None
         owner = verifier_owner(slug)
