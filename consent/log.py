@@ -14,13 +14,13 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-import rfc8785
 from sqlalchemy import bindparam, insert, select, text, update
 from sqlalchemy.engine import Connection
 
 from consent import merkle
 from consent.checkpoint import Checkpoint, sign_checkpoint
 from consent.models import LogCheckpoint, LogHead, LogLeaf, LogNode
+from vc.canonical_json import canonical_json
 
 _HEAD = LogHead.__table__
 _LEAVES = LogLeaf.__table__
@@ -85,7 +85,7 @@ def node_id(level: int, index: int) -> int:
 
 def make_entry(sequence: int, time_ms: int, event_type: str, commitment: str) -> bytes:
     """A leaf's data: the RFC 8785 canonical JSON of the four public fields of an event."""
-    return rfc8785.dumps({"sequence": sequence, "time": time_ms, "type": event_type, "commitment": commitment})
+    return canonical_json({"sequence": sequence, "time": time_ms, "type": event_type, "commitment": commitment})
 
 
 @dataclass(frozen=True, slots=True)

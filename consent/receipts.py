@@ -13,7 +13,6 @@ import hashlib
 from dataclasses import dataclass
 from typing import Any
 
-import rfc8785
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from consent import merkle
@@ -21,6 +20,7 @@ from consent.checkpoint import Checkpoint, CheckpointError, NoteVerifier, open_c
 from consent.log import make_entry
 from keys import jws
 from keys.jwk import JWKError, b64url_decode, b64url_encode, load_public_jwk
+from vc.canonical_json import canonical_json
 
 RECEIPT_TYP = "consent-receipt+jwt"
 
@@ -34,7 +34,7 @@ def commitment(salt: bytes, record: dict[str, Any], event: dict[str, Any]) -> st
 
     Without the salt nobody can test a guess of the record against the leaf; erasing the salt
     unlinks the leaf from the citizen for good."""
-    digest = hashlib.sha256(salt + rfc8785.dumps({"record": record, "event": event})).digest()
+    digest = hashlib.sha256(salt + canonical_json({"record": record, "event": event})).digest()
     return b64url_encode(digest)
 
 

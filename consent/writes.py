@@ -9,11 +9,10 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
-import rfc8785
-
 from consent.receipts import commitment
 from consent.schemas import SCHEMA_VERSION, ConsentRecordIn, to_timestamp
 from keys.jwk import b64url_encode
+from vc.canonical_json import canonical_json
 
 
 def record_body(record_id: str, record: ConsentRecordIn) -> dict[str, Any]:
@@ -40,7 +39,7 @@ def record_row(
         "valid_from": to_timestamp(record.validity.start),
         "valid_until": to_timestamp(record.validity.end),
         "notice_version": record.notice.version,
-        "body": rfc8785.dumps(body).decode("utf-8"),
+        "body": canonical_json(body).decode("utf-8"),
         "created_at": int(now),
         "updated_at": int(now),
     }

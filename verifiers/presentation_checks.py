@@ -12,14 +12,13 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-import rfc8785
-
 from eligibility.policies import Evaluation, HeldCredential, Policy, evaluate
 from keys import jws
 from keys.jwk import thumbprint
 from keys.subjects import SUBJECT_CLAIM
 from outbound.status_lists import StatusCheckFailed
 from vc import sd_jwt, sd_jwt_vc
+from vc.canonical_json import canonical_json
 from vc.dcql import DCQLError, OverDisclosure, check_presentation
 from vc.sd_jwt import VerifiedSDJWT
 from vc.status_list import StatusListError, status_reference
@@ -213,7 +212,7 @@ class PresentationChecks:
             | {(c.credential, name) for c in policy.conditions() for name, _ in c.where}
             | {(h.type_id, SUBJECT_CLAIM) for h in held}
         )
-        notice = hashlib.sha256(rfc8785.dumps(service.request_claims(request, verifier))).hexdigest()
+        notice = hashlib.sha256(canonical_json(service.request_claims(request, verifier))).hexdigest()
         grant = PresentationGrant(
             request_id=request.id,
             verifier=request.verifier,
@@ -296,5 +295,5 @@ class PresentationChecks:
         if values:
             # Only a digest: the decision is stored and pushed in the clear, the values are not.
             # The backend fetches them (encrypted at rest) and checks them against this digest.
-            claims["values_sha256"] = hashlib.sha256(rfc8785.dumps(values)).hexdigest()
+            claims["values_sha256"] = hashlib.sha256(canonical_json(values)).hexdigest()
         return claims

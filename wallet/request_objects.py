@@ -36,6 +36,7 @@ from cryptography.x509.verification import PolicyBuilder, Store, VerificationErr
 from keys import jws
 from keys.jwk import b64url_encode
 from outbound.urls import FetchFailed, UnsafeURL, check_client_url, fetch_bounded
+from vc.canonical_json import canonical_json
 from vc.dcql import DCQLError, DCQLQuery, parse_query
 from wallet.present_errors import SharingRefused
 
@@ -272,7 +273,7 @@ def _authorization_request(
     expires_at = int(exp) if type(exp) in (int, float) and exp < 2**53 else None
     shown = {**params, "dcql_query": dcql_query, **({"client_metadata": metadata} if metadata is not None else {})}
     try:
-        notice = hashlib.sha256(rfc8785.dumps(shown)).hexdigest()
+        notice = hashlib.sha256(canonical_json(shown)).hexdigest()
     except rfc8785.CanonicalizationError as exc:  # e.g. an integer beyond I-JSON's range
         raise SharingRefused("malformed_request", str(exc)) from None
     return AuthorizationRequest(
