@@ -20,6 +20,7 @@ from typing import Any, Protocol
 
 from consent import merkle
 from consent.checkpoint import Checkpoint, CheckpointError, NoteVerifier, open_checkpoint
+from vc.canonical_json import canonical_json
 
 EVENT_TYPES = frozenset(
     {"requested", "granted", "denied", "used", "paused", "resumed", "withdrawn", "revoked", "expired"}
@@ -67,8 +68,7 @@ def check_entry(index: int, entry: bytes) -> None:
         raise AuditFailure(f"entry {index} has an unknown event type", index)
     if not isinstance(value["commitment"], str) or not _COMMITMENT.match(value["commitment"]):
         raise AuditFailure(f"entry {index} has no valid commitment", index)
-    # For these value types (integers, ASCII strings) sorted compact JSON is exactly RFC 8785.
-    if json.dumps(value, sort_keys=True, separators=(",", ":")).encode() != entry:
+    if canonical_json(value) != entry:
         raise AuditFailure(f"entry {index} is not in canonical form", index)
 
 
