@@ -71,6 +71,17 @@ def test_a_malformed_entry_is_named(ledger, platform, populated) -> None:
     assert failure.value.index == 4
 
 
+def test_an_entry_with_the_right_fields_but_not_in_canonical_form_is_named(ledger, platform, populated) -> None:
+    ledger.checkpoint()
+    with platform.engine.begin() as conn:
+        entry = conn.execute(text("SELECT entry FROM consent_log_leaves WHERE leaf_index = 3")).scalar_one()
+        spaced = json.dumps(json.loads(entry)).encode()  # the same fields, with spaces after ':' and ','
+        conn.execute(text("UPDATE consent_log_leaves SET entry = :e WHERE leaf_index = 3"), {"e": spaced})
+    with pytest.raises(AuditFailure, match="not in canonical form") as failure:
+        audit(LocalSource(ledger))
+    assert failure.value.index == 3
+
+
 def test_a_checkpoint_signed_with_another_key_is_rejected(ledger, client, platform, populated, tmp_path) -> None:
     state = tmp_path / "state.json"
     audit(HttpSource(client), state_path=state)  # pins the ledger's key
